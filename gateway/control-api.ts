@@ -1,0 +1,81 @@
+import { type FunctionRecord, FunctionStore, HearthError, validateFunctionName } from "../protocol/index.ts";
+import { parseDeployRequest } from "./deploy-request.ts";
+import { type HttpRequest, type HttpResponse, headerValue, jsonResponse } from "./http-types.ts";
+import { prepareBundle } from "./prepare-bundle.ts";
+
+/** A function as the control API shows it. */
+export interface FunctionSummary extends FunctionRecord {
+  readonly url: string;
+}
+
+export interface ControlApiDeps {
+  readonly store: FunctionStore;
+  /** Called after a successful deploy or removal so the local route cache is current at once. */
+  readonly onChange: (name: string, record: FunctionRecord | null) => void;
+  readonly now?: () => Date;
+}
+
+const FUNCTION_PATH = /^\/v1\/functions\/([^/]+)$/;
+
+function baseUrl(req: HttpRequest): string {
+  return `http://${headerValue(req, "host") ?? "127.0.0.1"}`;
+}
+
+function summarize(record: FunctionRecord, req: HttpRequest): FunctionSummary {
+  return { ...record, url: `${baseUrl(req)}/fn/${record.name}` };
+}
+
+function parseJson(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(body));
+  } catch (err) {
+    throw new HearthError("ERR_BAD_REQUEST", `Body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Routes `/v1/functions[...]`. Auth is checked by the caller. */
+export async function handleControlApi(req: HttpRequest, path: string, deps: ControlApiDeps): Promise<HttpResponse> {
+  if (path === "/v1/functions") {
+    if (req.method !== "GET") throw new HearthError("ERR_METHOD_NOT_ALLOWED", `${req.method} ${path} is not supported`);
+    const records = await deps.store.list();
+    return jsonResponse(200, { functions: records.map((r) => summarize(r, req)) });
+  }
+  const match = FUNCTION_PATH.exec(path);
+  if (!match?.[1]) throw new HearthError("ERR_NOT_FOUND", `No route ${path}`);
+  const name = validateFunctionName(decodeURIComponent(match[1]));
+
+  switch (req.method) {
+    case "GET": {
+      const record = await deps.store.get(name);
+      if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+      return jsonResponse(200, { function: summarize(record, req) });
+    }
+    case "PUT": {
+      const deploy = parseDeployRequest(parseJson(req.body));
+      const script = new TextEncoder().encode(await prepareBundle(deploy.code, deploy.filename));
+      const previous = await deps.store.get(name);
+      const now = (deps.now?.() ?? new Date()).toISOString();
+      const record: FunctionRecord = {
+        name,
+        digest: FunctionStore.digestOf(script),
+        bundleBytes: script.byteLength,
+        env: deploy.env,
+        memoryMb: deploy.memoryMb,
+        timeoutMs: deploy.timeoutMs,
+        createdAt: previous?.createdAt ?? now,
+        updatedAt: now,
+      };
+      await deps.store.put(record, script);
+      deps.onChange(name, record);
+      return jsonResponse(previous ? 200 : 201, { function: summarize(record, req) });
+    }
+    case "DELETE": {
+      if (!(await deps.store.delete(name)))
+        throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+      deps.onChange(name, null);
+      return jsonResponse(200, { deleted: name });
+    }
+    default:
+      throw new HearthError("ERR_METHOD_NOT_ALLOWED", `${req.method} ${path} is not supported`);
+  }
+}

@@ -1,0 +1,61 @@
+import { HearthError, LIMITS } from "../protocol/index.ts";
+
+/** The body of `PUT /v1/functions/:name`. */
+export interface DeployRequest {
+  /** A single-file ES module with a default export (the CLI bundles it). */
+  readonly code: string;
+  /** Used in error messages, e.g. `hello.ts:3:7: ...`. */
+  readonly filename: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly memoryMb: number;
+  readonly timeoutMs: number;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function bad(message: string): HearthError {
+  return new HearthError("ERR_BAD_REQUEST", message);
+}
+
+function intInRange(value: unknown, field: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw bad(`${field} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Validates a deploy body; throws ERR_BAD_REQUEST naming the bad field. */
+export function parseDeployRequest(body: unknown): DeployRequest {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("Body must be a JSON object");
+  const input = body as Record<string, unknown>;
+  const { code, filename = "index.js", env = {} } = input;
+  if (typeof code !== "string" || code.length === 0) throw bad("code must be a non-empty string");
+  if (Buffer.byteLength(code) > LIMITS.maxBundleBytes) {
+    throw new HearthError("ERR_PAYLOAD_TOO_LARGE", `code is over the ${LIMITS.maxBundleBytes} byte limit`);
+  }
+  if (typeof filename !== "string" || filename.length > 255)
+    throw bad("filename must be a string of at most 255 characters");
+  if (typeof env !== "object" || env === null || Array.isArray(env)) throw bad("env must be an object of strings");
+  const entries = Object.entries(env);
+  if (entries.length > LIMITS.maxEnvVars) throw bad(`env may hold at most ${LIMITS.maxEnvVars} variables`);
+  for (const [key, value] of entries) {
+    if (!ENV_NAME.test(key)) throw bad(`env name ${JSON.stringify(key)} must match ${ENV_NAME}`);
+    if (typeof value !== "string") throw bad(`env ${key} must be a string`);
+    if (Buffer.byteLength(value) > LIMITS.maxEnvValueBytes)
+      throw bad(`env ${key} is over ${LIMITS.maxEnvValueBytes} bytes`);
+  }
+  return {
+    code,
+    filename,
+    env: Object.fromEntries(entries) as Record<string, string>,
+    memoryMb: intInRange(input.memoryMb, "memoryMb", LIMITS.minMemoryMb, LIMITS.maxMemoryMb, LIMITS.defaultMemoryMb),
+    timeoutMs: intInRange(
+      input.timeoutMs,
+      "timeoutMs",
+      LIMITS.minTimeoutMs,
+      LIMITS.maxTimeoutMs,
+      LIMITS.defaultTimeoutMs,
+    ),
+  };
+}

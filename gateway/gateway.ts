@@ -1,0 +1,133 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { FunctionStore, LIMITS, type Logger, SUBJECTS, silentLogger, type WorkerHeartbeat } from "../protocol/index.ts";
+import { createTokenCheck } from "./auth.ts";
+import { createHandler } from "./handler.ts";
+import type { HttpRequest, HttpResponse } from "./http-types.ts";
+import { Invoker } from "./invoker.ts";
+import { createNodeServer } from "./node-server.ts";
+import { RouteTable } from "./route-table.ts";
+
+export interface GatewayOptions {
+  readonly nc: NatsConnection;
+  /** Admin token for the control API. */
+  readonly token: string;
+  readonly host?: string;
+  /** 0 picks a free port (tests). */
+  readonly port?: number;
+  readonly maxBodyBytes?: number;
+  readonly log?: Logger;
+}
+
+/** Control API bodies carry a bundle as a JSON string: allow for escaping. */
+const CONTROL_BODY_LIMIT = LIMITS.maxBundleBytes * 2;
+/** Readiness needs a worker heard from within this window. */
+const WORKER_FRESH_MS = 5_000;
+
+/**
+ * The HTTP gateway: invocations under /fn/, the control API under /v1/, health under /healthz and
+ * /readyz. Stateless: any number can run against the same NATS.
+ */
+export class Gateway {
+  readonly #options: GatewayOptions;
+  readonly #log: Logger;
+  readonly #routes = new RouteTable();
+  readonly #maxBodyBytes: number;
+  #server: Server | null = null;
+  #heartbeats: Subscription | null = null;
+  #lastWorkerBeatMs = 0;
+  #handle: ((req: HttpRequest) => Promise<HttpResponse>) | null = null;
+
+  constructor(options: GatewayOptions) {
+    this.#options = options;
+    this.#log = options.log ?? silentLogger();
+    this.#maxBodyBytes = effectiveBodyLimit(options, this.#log);
+  }
+
+  /** Opens the buckets, follows deploys and starts listening. Resolves with the base URL. */
+  async start(): Promise<string> {
+    const { nc } = this.#options;
+    const store = await FunctionStore.open(nc);
+    await this.#routes.follow(store);
+    this.#heartbeats = nc.subscribe(SUBJECTS.heartbeat, {
+      callback: (err, msg) => {
+        if (!err && msg.json<WorkerHeartbeat>().id) this.#lastWorkerBeatMs = Date.now();
+      },
+    });
+    this.#handle = createHandler({
+      store,
+      routes: this.#routes,
+      invoker: new Invoker(nc, this.#log),
+      checkToken: createTokenCheck(this.#options.token),
+      readiness: () => this.#readiness(),
+      log: this.#log,
+    });
+    const handle = this.#handle;
+    this.#server = createNodeServer({
+      handle,
+      bodyLimitFor: (target) => (target.startsWith("/v1/") ? CONTROL_BODY_LIMIT : this.#maxBodyBytes),
+      log: this.#log,
+    });
+    const server = this.#server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.#options.port ?? 8080, this.#options.host ?? "127.0.0.1", () => resolve());
+    });
+    const url = this.url;
+    this.#log.info({ url, maxBodyBytes: this.#maxBodyBytes }, "gateway listening");
+    return url;
+  }
+
+  /** The gateway's handler, for in-process use without a socket. */
+  handle(req: HttpRequest): Promise<HttpResponse> {
+    if (!this.#handle) throw new Error("Gateway not started");
+    return this.#handle(req);
+  }
+
+  get url(): string {
+    const address = this.#server?.address() as AddressInfo | null;
+    if (!address) throw new Error("Gateway not listening");
+    return `http://${address.address}:${address.port}`;
+  }
+
+  #readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (this.#options.nc.isClosed()) reasons.push("NATS connection closed");
+    if (Date.now() - this.#lastWorkerBeatMs > WORKER_FRESH_MS) reasons.push("no worker node heard from recently");
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  /** Stops accepting connections and waits for in-flight requests to finish. Idempotent. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    this.#routes.stop();
+    this.#heartbeats?.unsubscribe();
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * A body must fit in one NATS message with its headers. If the server's max_payload is smaller
+ * than the configured limit, the limit shrinks to fit and we say so (chunking arrives with issue 3).
+ */
+function effectiveBodyLimit(options: GatewayOptions, log: Logger): number {
+  const wanted = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
+  const natsMax = options.nc.info?.max_payload;
+  if (natsMax === undefined || natsMax - LIMITS.natsHeaderHeadroomBytes >= wanted) return wanted;
+  const fitted = Math.max(0, natsMax - LIMITS.natsHeaderHeadroomBytes);
+  log.warn(
+    { wanted, natsMaxPayload: natsMax, effective: fitted },
+    "NATS max_payload is too small for the configured body limit; raise max_payload in nats-server.conf",
+  );
+  return fitted;
+}

@@ -1,0 +1,34 @@
+import type { HeaderPairs } from "../protocol/index.ts";
+
+/**
+ * The gateway's own request/response shapes. Plain data, not WHATWG Request/Response: building an
+ * undici Request per call costs more CPU than the whole NATS hop, and the gateway only forwards.
+ * Tests call the handler with these directly, no socket needed.
+ */
+export interface HttpRequest {
+  readonly method: string;
+  /** Path and query as received, e.g. `/fn/hello/a?x=1`. */
+  readonly target: string;
+  /** Lowercase names, in order, repeats kept. */
+  readonly headers: HeaderPairs;
+  readonly body: Uint8Array;
+  /** Client address, for x-forwarded-for. */
+  readonly remoteAddress?: string;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: HeaderPairs;
+  readonly body: Uint8Array | string;
+}
+
+/** First value of a header (names are lowercase). */
+export function headerValue(req: HttpRequest, name: string): string | undefined {
+  for (const [k, v] of req.headers) if (k === name) return v;
+  return undefined;
+}
+
+/** A JSON response. */
+export function jsonResponse(status: number, value: unknown, headers: HeaderPairs = []): HttpResponse {
+  return { status, headers: [["content-type", "application/json"], ...headers], body: JSON.stringify(value) };
+}

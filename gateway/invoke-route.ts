@@ -1,0 +1,52 @@
+import type { FunctionRecord, HeaderPairs, RequestHead } from "../protocol/index.ts";
+import { errorResponse } from "./error-response.ts";
+import { type HttpRequest, type HttpResponse, headerValue } from "./http-types.ts";
+import type { Invoker } from "./invoker.ts";
+
+/** Connection-level headers (RFC 9110 §7.6.1) that must not be forwarded either way. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-forwarded-prefix",
+]);
+/** Also dropped from responses: Node computes the length of the body it sends. */
+const RESPONSE_DROPPED = new Set([...HOP_BY_HOP, "content-length"]);
+
+/**
+ * Builds the request the function sees: mounted at the root, so `/fn/api/users/7?q=1` arrives as
+ * `http://<host>/users/7?q=1`, with `x-forwarded-*` carrying the original host, proto and prefix.
+ */
+export function requestHeadFor(req: HttpRequest, name: string, rest: string): RequestHead {
+  const host = headerValue(req, "host") ?? "localhost";
+  const headers: HeaderPairs = [];
+  let forwardedFor: string | undefined;
+  for (const pair of req.headers) {
+    if (pair[0] === "x-forwarded-for") forwardedFor = pair[1];
+    else if (!HOP_BY_HOP.has(pair[0])) headers.push(pair);
+  }
+  headers.push(["x-forwarded-host", host], ["x-forwarded-proto", "http"], ["x-forwarded-prefix", `/fn/${name}`]);
+  const chain = [forwardedFor, req.remoteAddress].filter(Boolean).join(", ");
+  if (chain) headers.push(["x-forwarded-for", chain]);
+  return { method: req.method, url: `http://${host}${rest}`, headers };
+}
+
+/** Runs one invocation and turns its reply into the HTTP response. */
+export async function invokeFunction(
+  invoker: Invoker,
+  record: FunctionRecord,
+  req: HttpRequest,
+  rest: string,
+): Promise<HttpResponse> {
+  const { invocationId, reply } = await invoker.invoke(record, requestHeadFor(req, record.name, rest), req.body);
+  if (!reply.ok) return errorResponse(reply.code, reply.message, reply.errorId);
+  const headers = reply.head.headers.filter(([name]) => !RESPONSE_DROPPED.has(name));
+  headers.push(["x-hearth-id", invocationId]);
+  return { status: reply.head.status, headers, body: reply.body };
+}

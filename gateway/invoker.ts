@@ -1,0 +1,105 @@
+import { type NatsConnection, nuid, RequestError, TimeoutError } from "@nats-io/transport-node";
+import {
+  decodeReply,
+  encodeInvocation,
+  type FunctionRecord,
+  HearthError,
+  type InvocationReply,
+  isErrorCode,
+  type Logger,
+  type RequestHead,
+  SUBJECTS,
+} from "../protocol/index.ts";
+
+/** Extra time past the function's own timeout for the reply to travel back. */
+const REPLY_GRACE_MS = 2_000;
+/** How long a request may wait on the cold path (placement, bundle fetch, first isolate). */
+const ACTIVATE_TIMEOUT_MS = 60_000;
+/** Cold-path rounds before giving up, e.g. if the pool is unloaded again right after activation. */
+const MAX_ACTIVATIONS = 3;
+
+export interface InvokeResult {
+  readonly invocationId: string;
+  readonly reply: InvocationReply;
+}
+
+/**
+ * Sends invocations over NATS. Warm path: one request to the function's subject, answered by any
+ * executor holding a pool. When nobody holds one, NATS answers "no responders" at once, and the
+ * request takes the cold path: ask the scheduler to place the function, then send again.
+ */
+export class Invoker {
+  readonly #nc: NatsConnection;
+  readonly #log: Logger;
+  readonly #activations = new Map<string, Promise<void>>();
+
+  constructor(nc: NatsConnection, log: Logger) {
+    this.#nc = nc;
+    this.#log = log;
+  }
+
+  async invoke(record: FunctionRecord, head: RequestHead, body: Uint8Array): Promise<InvokeResult> {
+    const invocationId = nuid.next();
+    const headers = encodeInvocation(invocationId, record.digest, head);
+    const timeout = record.timeoutMs + REPLY_GRACE_MS;
+    for (let activations = 0; ; activations++) {
+      try {
+        const msg = await this.#nc.request(SUBJECTS.invoke(record.name), body, { headers, timeout });
+        return { invocationId, reply: decodeReply(msg) };
+      } catch (err) {
+        if (isNoResponders(err) && activations < MAX_ACTIVATIONS) {
+          await this.#activate(record.name);
+          continue;
+        }
+        if (err instanceof TimeoutError || (err as Error).cause instanceof TimeoutError) {
+          // The executor enforces the timeout itself; getting here means it died or NATS lost the reply.
+          return {
+            invocationId,
+            reply: {
+              ok: false,
+              code: "ERR_FUNCTION_TIMEOUT",
+              message: `No reply within ${timeout} ms`,
+              errorId: invocationId,
+            },
+          };
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** One activation per function at a time from this gateway; concurrent cold requests share it. */
+  #activate(name: string): Promise<void> {
+    let pending = this.#activations.get(name);
+    if (!pending) {
+      pending = this.#requestActivation(name).finally(() => this.#activations.delete(name));
+      this.#activations.set(name, pending);
+    }
+    return pending;
+  }
+
+  async #requestActivation(name: string): Promise<void> {
+    const started = performance.now();
+    let reply: { ok: boolean; code?: string; message?: string };
+    try {
+      const msg = await this.#nc.request(SUBJECTS.activate, JSON.stringify({ name }), { timeout: ACTIVATE_TIMEOUT_MS });
+      reply = msg.json();
+    } catch (err) {
+      if (isNoResponders(err)) throw new HearthError("ERR_NO_CAPACITY", "No scheduler is running", { cause: err });
+      throw new HearthError("ERR_NO_CAPACITY", `Activation of ${name} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (!reply.ok) {
+      throw new HearthError(
+        isErrorCode(reply.code) ? reply.code : "ERR_INTERNAL",
+        reply.message ?? "activation failed",
+      );
+    }
+    this.#log.debug({ fn: name, ms: performance.now() - started }, "cold start: function activated");
+  }
+}
+
+function isNoResponders(err: unknown): boolean {
+  return err instanceof RequestError && err.isNoResponders();
+}

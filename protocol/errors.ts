@@ -1,0 +1,65 @@
+/**
+ * Every error Hearth reports has a stable `code`. Codes cross process boundaries (NATS headers, JSON
+ * bodies), so callers match on `err.code`, never on `instanceof`. Documented in docs/errors.md; a test
+ * checks that the document lists every code here.
+ */
+export const ERROR_CODES = {
+  // User errors: the request or the function is at fault.
+  ERR_BAD_REQUEST: { status: 400, kind: "user", summary: "The request is malformed." },
+  ERR_INVALID_NAME: { status: 400, kind: "user", summary: "A function name is not DNS-label-like." },
+  ERR_INVALID_BUNDLE: {
+    status: 400,
+    kind: "user",
+    summary: "Deployed code does not parse, imports a module, or has no default export.",
+  },
+  ERR_UNAUTHORIZED: { status: 401, kind: "user", summary: "The control API token is missing or wrong." },
+  ERR_NOT_FOUND: { status: 404, kind: "user", summary: "No such route." },
+  ERR_FUNCTION_NOT_FOUND: { status: 404, kind: "user", summary: "No function with that name is deployed." },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, kind: "user", summary: "The route does not accept that method." },
+  ERR_PAYLOAD_TOO_LARGE: { status: 413, kind: "user", summary: "A request or response body is over the limit." },
+  ERR_FUNCTION_THREW: { status: 500, kind: "user", summary: "The function threw; details are in the logs." },
+  ERR_INVALID_RESPONSE: {
+    status: 500,
+    kind: "user",
+    summary: "The function returned something other than a Response.",
+  },
+  ERR_FUNCTION_INVALID: {
+    status: 500,
+    kind: "user",
+    summary: "The function failed to load: its top level threw, or it has no `fetch` handler.",
+  },
+  ERR_FUNCTION_MEMORY: { status: 500, kind: "user", summary: "The function exceeded its memory limit." },
+  ERR_FUNCTION_TIMEOUT: { status: 504, kind: "user", summary: "The function ran past its wall-clock timeout." },
+  // System errors: Hearth is at fault or lacks capacity.
+  ERR_NO_CAPACITY: { status: 503, kind: "system", summary: "No worker could take the function in time." },
+  ERR_INTERNAL: { status: 500, kind: "system", summary: "An unexpected failure inside Hearth." },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The one error class Hearth throws across its own boundaries. */
+export class HearthError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "HearthError";
+    this.code = code;
+  }
+}
+
+/** Narrows an unknown value to a known error code, for errors that arrive as copies. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** The HTTP status that a code maps to. */
+export function statusOfCode(code: ErrorCode): number {
+  return ERROR_CODES[code].status;
+}
+
+/** The code carried by any thrown value, ERR_INTERNAL when it carries none we know. */
+export function codeOf(err: unknown): ErrorCode {
+  const code = (err as { code?: unknown } | null)?.code;
+  return isErrorCode(code) ? code : "ERR_INTERNAL";
+}

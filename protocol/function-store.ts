@@ -1,0 +1,92 @@
+import { createHash } from "node:crypto";
+import { type KV, Kvm } from "@nats-io/kv";
+import { type ObjectStore, Objm } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { FunctionRecord } from "./function-record.ts";
+import { BUCKETS } from "./subjects.ts";
+
+/** A change seen by {@link FunctionStore.watch}: a new or updated record, or a removal. */
+export type FunctionChange =
+  | { readonly kind: "put"; readonly record: FunctionRecord }
+  | { readonly kind: "delete"; readonly name: string };
+
+/**
+ * Control-plane state in JetStream: records in a KV bucket, bundles in an object store keyed by
+ * their sha256, so a bundle deployed twice (or by two functions) is stored once.
+ *
+ * @example
+ * const store = await FunctionStore.open(nc);
+ * await store.put(record, bundle);
+ */
+export class FunctionStore {
+  readonly #kv: KV;
+  readonly #bundles: ObjectStore;
+
+  private constructor(kv: KV, bundles: ObjectStore) {
+    this.#kv = kv;
+    this.#bundles = bundles;
+  }
+
+  /** Opens the buckets, creating them on first use (create is idempotent in JetStream). */
+  static async open(nc: NatsConnection): Promise<FunctionStore> {
+    const [kv, bundles] = await Promise.all([
+      new Kvm(nc).create(BUCKETS.functions, { history: 5 }),
+      new Objm(nc).create(BUCKETS.bundles),
+    ]);
+    return new FunctionStore(kv, bundles);
+  }
+
+  /** sha256 hex of a bundle: its name in the object store. */
+  static digestOf(bundle: Uint8Array): string {
+    return createHash("sha256").update(bundle).digest("hex");
+  }
+
+  /** Stores the bundle (unless already present), then the record that points to it. */
+  async put(record: FunctionRecord, bundle: Uint8Array): Promise<void> {
+    if ((await this.#bundles.info(record.digest)) === null) {
+      await this.#bundles.putBlob({ name: record.digest }, bundle);
+    }
+    await this.#kv.put(record.name, JSON.stringify(record));
+  }
+
+  async get(name: string): Promise<FunctionRecord | null> {
+    const entry = await this.#kv.get(name);
+    return entry && entry.operation === "PUT" ? entry.json<FunctionRecord>() : null;
+  }
+
+  async list(): Promise<FunctionRecord[]> {
+    const names: string[] = [];
+    for await (const key of await this.#kv.keys()) names.push(key);
+    const records = await Promise.all(names.sort().map((name) => this.get(name)));
+    return records.filter((r): r is FunctionRecord => r !== null);
+  }
+
+  /** Removes the record. Bundles stay: they are content-addressed and cheap, and rollback will need them. */
+  async delete(name: string): Promise<boolean> {
+    if ((await this.get(name)) === null) return false;
+    await this.#kv.delete(name);
+    return true;
+  }
+
+  async getBundle(digest: string): Promise<Uint8Array | null> {
+    return this.#bundles.getBlob(digest);
+  }
+
+  /**
+   * Calls `onChange` for every current record, then for every later change, until the returned
+   * `stop` is called. Watchers keep caches (gateway routes, loaded pools) in step with deploys.
+   */
+  async watch(onChange: (change: FunctionChange) => void): Promise<{ stop(): void }> {
+    const iter = await this.#kv.watch();
+    void (async () => {
+      for await (const entry of iter) {
+        onChange(
+          entry.operation === "PUT"
+            ? { kind: "put", record: entry.json<FunctionRecord>() }
+            : { kind: "delete", name: entry.key },
+        );
+      }
+    })();
+    return { stop: () => iter.stop() };
+  }
+}

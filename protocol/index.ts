@@ -1,0 +1,28 @@
+/**
+ * The wire protocol shared by every Hearth process: subjects, buckets, headers, codecs, error codes.
+ * Depends on nothing but the NATS client.
+ */
+
+export { formatBuildErrors } from "./build-errors.ts";
+export { connectNats } from "./connect.ts";
+export { intFromEnv, onShutdownSignal, requireEnv } from "./env.ts";
+export type { ErrorCode } from "./errors.ts";
+export { codeOf, ERROR_CODES, HearthError, isErrorCode, statusOfCode } from "./errors.ts";
+export type { FunctionRecord } from "./function-record.ts";
+export type { FunctionChange } from "./function-store.ts";
+export { FunctionStore } from "./function-store.ts";
+export type { WorkerHeartbeat } from "./heartbeat.ts";
+export type { HeaderPairs, InvocationMessage, InvocationReply, RequestHead, ResponseHead } from "./invocation.ts";
+export {
+  decodeInvocation,
+  decodeReply,
+  encodeErrorReply,
+  encodeInvocation,
+  encodeResponseHeaders,
+} from "./invocation.ts";
+export { LIMITS } from "./limits.ts";
+export type { Logger } from "./logger.ts";
+export { createLogger, silentLogger } from "./logger.ts";
+export { validateFunctionName } from "./names.ts";
+export { BUCKETS, HEADERS, QUEUE_GROUPS, SUBJECTS } from "./subjects.ts";
+export { terminate } from "./terminate.ts";

@@ -1,0 +1,78 @@
+import { type Msg, type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
+import { type ErrorCode, HearthError, isErrorCode } from "./errors.ts";
+import { HEADERS } from "./subjects.ts";
+
+/** Header pairs in order, repeated names allowed (Set-Cookie), names lowercase. */
+export type HeaderPairs = Array<[string, string]>;
+
+/** The HTTP request as the function will see it. */
+export interface RequestHead {
+  readonly method: string;
+  /** Absolute URL as if the function were mounted at the root: `http://host/some/path?x=1`. */
+  readonly url: string;
+  readonly headers: HeaderPairs;
+}
+
+export interface ResponseHead {
+  readonly status: number;
+  readonly headers: HeaderPairs;
+}
+
+/** One sync invocation as it travels over NATS: metadata in headers, body as the raw payload. */
+export interface InvocationMessage {
+  readonly id: string;
+  readonly digest: string;
+  /** `RequestHead` as JSON, kept as a string: only the isolate parses it. */
+  readonly requestJson: string;
+}
+
+/** The outcome of an invocation as the gateway reads it from the reply. */
+export type InvocationReply =
+  | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
+  | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly errorId?: string };
+
+export function encodeInvocation(id: string, digest: string, head: RequestHead): MsgHdrs {
+  const h = natsHeaders();
+  h.set(HEADERS.invocationId, id);
+  h.set(HEADERS.digest, digest);
+  h.set(HEADERS.request, JSON.stringify(head));
+  return h;
+}
+
+export function decodeInvocation(msg: Msg): InvocationMessage {
+  const h = msg.headers;
+  const id = h?.get(HEADERS.invocationId);
+  const digest = h?.get(HEADERS.digest);
+  const requestJson = h?.get(HEADERS.request);
+  if (!id || !digest || !requestJson) {
+    throw new HearthError("ERR_BAD_REQUEST", "Invocation message lacks its hearth-* headers");
+  }
+  return { id, digest, requestJson };
+}
+
+export function encodeResponseHeaders(head: ResponseHead): MsgHdrs {
+  const h = natsHeaders();
+  h.set(HEADERS.response, JSON.stringify(head));
+  return h;
+}
+
+/** An error reply: the code in a header, `{ message, errorId }` as the payload. */
+export function encodeErrorReply(code: ErrorCode, message: string, errorId?: string): [MsgHdrs, Uint8Array] {
+  const h = natsHeaders();
+  h.set(HEADERS.error, code);
+  return [h, new TextEncoder().encode(JSON.stringify({ message, errorId }))];
+}
+
+export function decodeReply(msg: Msg): InvocationReply {
+  const h = msg.headers;
+  const code = h?.get(HEADERS.error);
+  if (code) {
+    const { message, errorId } = msg.json<{ message: string; errorId?: string }>();
+    return isErrorCode(code)
+      ? { ok: false, code, message, errorId }
+      : { ok: false, code: "ERR_INTERNAL", message: `Unknown error code ${code}: ${message}`, errorId };
+  }
+  const headJson = h?.get(HEADERS.response);
+  if (!headJson) throw new HearthError("ERR_INTERNAL", "Invocation reply lacks hearth-response");
+  return { ok: true, head: JSON.parse(headJson) as ResponseHead, body: msg.data };
+}

@@ -1,0 +1,17 @@
+/** Defaults and bounds for per-function settings; the gateway validates deploys against them. */
+export const LIMITS = {
+  defaultMemoryMb: 128,
+  minMemoryMb: 16,
+  maxMemoryMb: 1024,
+  defaultTimeoutMs: 30_000,
+  minTimeoutMs: 10,
+  maxTimeoutMs: 15 * 60_000,
+  /** Request and response bodies (Lambda's sync limit, also Workers' free plan order of size). */
+  defaultMaxBodyBytes: 6 * 1024 * 1024,
+  /** A bundled function's source; Workers allows 3–10 MB. */
+  maxBundleBytes: 10 * 1024 * 1024,
+  maxEnvVars: 128,
+  maxEnvValueBytes: 5 * 1024,
+  /** Room for NATS headers (the request metadata JSON) inside one NATS message. */
+  natsHeaderHeadroomBytes: 256 * 1024,
+} as const;

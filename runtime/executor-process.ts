@@ -1,0 +1,89 @@
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { HearthError, type Logger, terminate } from "../protocol/index.ts";
+import type { ExecutorCommand, ExecutorMessage } from "./executor/ipc.ts";
+
+const EXECUTOR_MAIN = fileURLToPath(new URL("./executor/main.ts", import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+
+export interface ExecutorProcessOptions {
+  readonly natsUrl: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly log: Logger;
+  /** Called once when the child exits for any reason other than stop(). */
+  readonly onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+/**
+ * One executor child process as seen from the supervisor: spawn, await ready, send commands, stop.
+ * Executors are processes, not threads, because some V8 out-of-memory paths abort the whole
+ * process (research/isolated-vm.md §0.2); a process boundary keeps that from taking the worker.
+ */
+export class ExecutorProcess {
+  readonly functions = new Set<string>();
+  readonly #options: ExecutorProcessOptions;
+  readonly #pending = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  #child: ChildProcess | null = null;
+  #nextRequestId = 1;
+  #stopping = false;
+
+  constructor(options: ExecutorProcessOptions) {
+    this.#options = options;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Spawns the child and resolves when it reports ready (NATS connected, buckets open). */
+  start(): Promise<void> {
+    const child = fork(EXECUTOR_MAIN, [], {
+      execArgv: ["--no-node-snapshot", "--disable-warning=ExperimentalWarning"],
+      env: { ...process.env, ...this.#options.env, NATS_URL: this.#options.natsUrl },
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.#child = child;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("executor did not become ready in time")), READY_TIMEOUT_MS);
+      child.on("message", (message: ExecutorMessage) => {
+        if (message.type === "ready") {
+          clearTimeout(timer);
+          resolve();
+        } else {
+          const pending = this.#pending.get(message.requestId);
+          this.#pending.delete(message.requestId);
+          if (message.ok) pending?.resolve();
+          else pending?.reject(new HearthError(message.code, message.message));
+        }
+      });
+      child.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`executor exited before ready (code ${code}, signal ${signal})`));
+        for (const pending of this.#pending.values())
+          pending.reject(new HearthError("ERR_INTERNAL", "executor exited"));
+        this.#pending.clear();
+        this.functions.clear();
+        if (!this.#stopping) this.#options.onExit(code, signal);
+      });
+    });
+  }
+
+  /** Sends a command and resolves when the executor has carried it out. */
+  request(command: ExecutorCommand): Promise<void> {
+    const child = this.#child;
+    if (!child?.connected) return Promise.reject(new HearthError("ERR_INTERNAL", "executor is not running"));
+    const requestId = this.#nextRequestId++;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(requestId, { resolve, reject });
+      child.send({ ...command, requestId });
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after a grace period; resolves when the child is gone. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#child) await terminate(this.#child, STOP_GRACE_MS);
+  }
+}

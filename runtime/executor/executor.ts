@@ -1,0 +1,213 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  codeOf,
+  decodeInvocation,
+  type ErrorCode,
+  encodeErrorReply,
+  encodeResponseHeaders,
+  type FunctionRecord,
+  type FunctionStore,
+  HearthError,
+  LIMITS,
+  type Logger,
+  QUEUE_GROUPS,
+  SUBJECTS,
+  silentLogger,
+} from "../../protocol/index.ts";
+import { CodeCache } from "../isolate/code-cache.ts";
+import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
+import { FunctionPool } from "./function-pool.ts";
+
+export interface ExecutorOptions {
+  readonly nc: NatsConnection;
+  readonly store: FunctionStore;
+  readonly bootstrapSource: string;
+  readonly log?: Logger;
+  readonly maxBodyBytes?: number;
+  readonly onCatastrophicError?: (message: string) => void;
+}
+
+const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
+  debug: "debug",
+  info: "info",
+  log: "info",
+  warn: "warn",
+  error: "error",
+  trace: "error",
+};
+
+interface LoadedFunction {
+  readonly pool: FunctionPool;
+  readonly subscription: Subscription;
+}
+
+/**
+ * Hosts function isolates in this process and serves their invocations straight from NATS: the
+ * warm path is NATS → executor → isolate → reply, with no hop through the worker supervisor.
+ */
+export class Executor {
+  readonly #nc: NatsConnection;
+  readonly #store: FunctionStore;
+  readonly #log: Logger;
+  readonly #maxBodyBytes: number;
+  /** Shared by every pool; each pool adds its own console sink. */
+  readonly #deps: Omit<IsolateDeps, "onConsole">;
+  readonly #loaded = new Map<string, LoadedFunction>();
+  readonly #loading = new Map<string, Promise<void>>();
+  readonly #refreshing = new Map<string, Promise<void>>();
+  #watch: { stop(): void } | null = null;
+
+  constructor(options: ExecutorOptions) {
+    this.#nc = options.nc;
+    this.#store = options.store;
+    this.#log = options.log ?? silentLogger();
+    this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
+    this.#deps = {
+      bootstrapSource: options.bootstrapSource,
+      cache: new CodeCache(),
+      onCatastrophicError:
+        options.onCatastrophicError ??
+        ((message) => {
+          // V8 is in an unrecoverable state; process.exit() can hang here, abort() does not.
+          this.#log.fatal({ message }, "catastrophic isolate error, aborting executor");
+          process.abort();
+        }),
+    };
+  }
+
+  /** Starts following deploys and removals of the functions this executor holds. */
+  async start(): Promise<void> {
+    this.#watch = await this.#store.watch((change) => {
+      if (change.kind === "delete") this.unload(change.name);
+      else if (this.#loaded.has(change.record.name)) void this.#refresh(change.record.name, change.record.digest);
+    });
+  }
+
+  get functions(): string[] {
+    return [...this.#loaded.keys()];
+  }
+
+  /** Loads a function and subscribes to its invocations; resolves once requests can reach it. */
+  load(name: string): Promise<void> {
+    if (this.#loaded.has(name)) return Promise.resolve();
+    let loading = this.#loading.get(name);
+    if (!loading) {
+      loading = this.#load(name).finally(() => this.#loading.delete(name));
+      this.#loading.set(name, loading);
+    }
+    return loading;
+  }
+
+  async #load(name: string): Promise<void> {
+    const record = await this.#store.get(name);
+    if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+    const pool = new FunctionPool(await this.#functionCode(record), {
+      ...this.#deps,
+      onConsole: (level, message, invocationId) => this.#onConsole(name, level, message, invocationId),
+    });
+    await pool.warm();
+    const subscription = this.#nc.subscribe(SUBJECTS.invoke(name), {
+      queue: QUEUE_GROUPS.invoke,
+      callback: (err, msg) => {
+        if (!err) void this.#handle(pool, msg);
+      },
+    });
+    this.#loaded.set(name, { pool, subscription });
+    // The gateway retries as soon as we answer: the subscription must be known to the server first.
+    await this.#nc.flush();
+    this.#log.info({ fn: name, digest: record.digest }, "function loaded");
+  }
+
+  unload(name: string): void {
+    const loaded = this.#loaded.get(name);
+    if (!loaded) return;
+    this.#loaded.delete(name);
+    loaded.subscription.unsubscribe();
+    loaded.pool.dispose();
+    this.#log.info({ fn: name }, "function unloaded");
+  }
+
+  async #functionCode(record: FunctionRecord): Promise<FunctionCode> {
+    const bundle = await this.#store.getBundle(record.digest);
+    if (!bundle) throw new HearthError("ERR_INTERNAL", `Bundle ${record.digest} of ${record.name} is missing`);
+    return {
+      name: record.name,
+      digest: record.digest,
+      code: new TextDecoder().decode(bundle),
+      env: record.env,
+      memoryMb: record.memoryMb,
+      timeoutMs: record.timeoutMs,
+    };
+  }
+
+  /** Brings a loaded function to the latest deploy; concurrent callers share one refresh. */
+  #refresh(name: string, digest: string): Promise<void> {
+    const loaded = this.#loaded.get(name);
+    if (!loaded || loaded.pool.fn.digest === digest) return Promise.resolve();
+    let refreshing = this.#refreshing.get(name);
+    if (!refreshing) {
+      refreshing = (async () => {
+        const record = await this.#store.get(name);
+        if (record) loaded.pool.replace(await this.#functionCode(record));
+      })().finally(() => this.#refreshing.delete(name));
+      this.#refreshing.set(name, refreshing);
+    }
+    return refreshing;
+  }
+
+  async #handle(pool: FunctionPool, msg: Msg): Promise<void> {
+    let invocationId: string | undefined;
+    try {
+      const inv = decodeInvocation(msg);
+      invocationId = inv.id;
+      // The gateway names the deploy it expects; a stale pool catches up before serving.
+      if (inv.digest !== pool.fn.digest) await this.#refresh(pool.fn.name, inv.digest);
+      const outcome = await pool.invoke(inv.id, inv.requestJson, msg.data.byteLength > 0 ? msg.data : null);
+      if (outcome.ok) {
+        if (outcome.body.byteLength > this.#maxResponseBytes()) {
+          this.#replyError(
+            msg,
+            "ERR_PAYLOAD_TOO_LARGE",
+            `Response body is over the ${this.#maxResponseBytes()} byte limit`,
+            inv.id,
+          );
+          return;
+        }
+        msg.respond(outcome.body, { headers: encodeResponseHeaders(outcome.head) });
+        return;
+      }
+      const log = this.#log.child({ fn: pool.fn.name, invocationId: inv.id });
+      if (outcome.code === "ERR_FUNCTION_THREW") {
+        log.error({ err: { message: outcome.message, ...outcome.detail } }, "function threw");
+        this.#replyError(msg, outcome.code, "The function threw an exception; see the logs for this error id", inv.id);
+      } else {
+        log.warn({ code: outcome.code, reason: outcome.message }, "invocation failed");
+        this.#replyError(msg, outcome.code, outcome.message, inv.id);
+      }
+    } catch (err) {
+      this.#log.error({ err, fn: pool.fn.name, invocationId }, "invocation handling failed");
+      this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err), invocationId);
+    }
+  }
+
+  #maxResponseBytes(): number {
+    const natsMax = (this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY) - LIMITS.natsHeaderHeadroomBytes;
+    return Math.min(this.#maxBodyBytes, natsMax);
+  }
+
+  #replyError(msg: Msg, code: ErrorCode, message: string, errorId?: string): void {
+    const [headers, payload] = encodeErrorReply(code, message, errorId);
+    msg.respond(payload, { headers });
+  }
+
+  #onConsole(fn: string, level: string, message: string, invocationId: string | null): void {
+    this.#log[CONSOLE_LEVELS[level] ?? "info"]({ fn, invocationId, source: "console", consoleLevel: level }, message);
+  }
+
+  /** Stops taking invocations, lets in-flight ones reply, then frees every isolate. */
+  async close(): Promise<void> {
+    this.#watch?.stop();
+    await Promise.all([...this.#loaded.values()].map((l) => l.subscription.drain()));
+    for (const name of [...this.#loaded.keys()]) this.unload(name);
+  }
+}

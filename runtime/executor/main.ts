@@ -1,0 +1,56 @@
+/**
+ * Entry point of an executor child process (spawned by the worker supervisor with
+ * --no-node-snapshot, which isolated-vm needs on Node ≥ 20). Commands arrive over IPC.
+ */
+import { codeOf, connectNats, createLogger, FunctionStore } from "../../protocol/index.ts";
+import { loadBootstrapSource } from "../isolate/bootstrap-source.ts";
+import { Executor } from "./executor.ts";
+import type { ExecutorMessage, ExecutorRequest } from "./ipc.ts";
+
+const log = createLogger("executor");
+const natsUrl = process.env.NATS_URL;
+if (!natsUrl || !process.send) {
+  log.fatal("executor must be spawned by a worker with NATS_URL and an IPC channel");
+  process.exit(2);
+}
+
+const send = (message: ExecutorMessage) => process.send?.(message);
+const nc = await connectNats(natsUrl, `hearth-executor-${process.pid}`);
+const executor = new Executor({
+  nc,
+  store: await FunctionStore.open(nc),
+  bootstrapSource: await loadBootstrapSource(),
+  log,
+  maxBodyBytes: process.env.HEARTH_MAX_BODY_BYTES ? Number(process.env.HEARTH_MAX_BODY_BYTES) : undefined,
+});
+await executor.start();
+
+process.on("message", (request: ExecutorRequest) => {
+  const done = request.type === "load" ? executor.load(request.name) : Promise.resolve(executor.unload(request.name));
+  done.then(
+    () => send({ type: "reply", requestId: request.requestId, ok: true }),
+    (err: unknown) =>
+      send({
+        type: "reply",
+        requestId: request.requestId,
+        ok: false,
+        code: codeOf(err),
+        message: err instanceof Error ? err.message : String(err),
+      }),
+  );
+});
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await executor.close().catch((err: unknown) => log.error({ err }, "executor close failed"));
+  await nc.drain().catch(() => {});
+  process.exit(0);
+}
+// The supervisor going away (IPC closed) or asking us to stop both end this executor.
+process.on("disconnect", () => void stop());
+process.on("SIGTERM", () => void stop());
+process.on("SIGINT", () => {}); // Ctrl-C reaches the whole process group; the supervisor decides.
+
+send({ type: "ready" });

@@ -1,0 +1,9 @@
+/** The worker node: executor processes hosting function isolates. */
+
+export { loadBootstrapSource } from "./isolate/bootstrap-source.ts";
+export { CodeCache } from "./isolate/code-cache.ts";
+export type { FunctionCode, InvokeOutcome, IsolateDeps } from "./isolate/function-isolate.ts";
+export { FunctionIsolate } from "./isolate/function-isolate.ts";
+export { main } from "./main.ts";
+export type { WorkerOptions } from "./worker.ts";
+export { DEFAULT_HEARTBEAT_MS, Worker } from "./worker.ts";

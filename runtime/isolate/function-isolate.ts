@@ -1,0 +1,197 @@
+import ivm from "isolated-vm";
+import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
+import type { CodeCache } from "./code-cache.ts";
+
+/** Everything an isolate needs to run one deployed function. */
+export interface FunctionCode {
+  readonly name: string;
+  readonly digest: string;
+  /** The bundle as a classic script that sets `globalThis.__hearth_module`. */
+  readonly code: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly memoryMb: number;
+  readonly timeoutMs: number;
+}
+
+/** Receives each `console.*` call of the function, with the invocation it belongs to (or null). */
+export type ConsoleSink = (level: string, message: string, invocationId: string | null) => void;
+
+export interface IsolateDeps {
+  readonly bootstrapSource: string;
+  readonly cache: CodeCache;
+  readonly onConsole: ConsoleSink;
+  /** V8 hit a fatal OOM: the process must die (research/isolated-vm.md §0.2). */
+  readonly onCatastrophicError: (message: string) => void;
+}
+
+export type InvokeOutcome =
+  | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
+  | {
+      readonly ok: false;
+      readonly code: ErrorCode;
+      readonly message: string;
+      /** Function errors only: logged, never sent to the caller. */
+      readonly detail?: { readonly name?: string; readonly stack?: string };
+    };
+
+type DispatchResult =
+  | { status: unknown; headers: unknown; body: ArrayBuffer | null }
+  | { error: { code: string; message: string; name?: string; stack?: string } };
+
+/** User code gets this long to run its top level and bind its handler. */
+const STARTUP_TIMEOUT_MS = 1_000;
+const EMPTY = new Uint8Array(0);
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * One V8 isolate running one function: the bootstrap, then the user's bundle, then requests through
+ * a single dispatcher Reference that never leaves the host. Arguments go in as copies and results
+ * come out as copies, so no host object is ever reachable from function code.
+ */
+export class FunctionIsolate {
+  readonly fn: FunctionCode;
+  readonly #isolate: ivm.Isolate;
+  readonly #dispatch: ivm.Reference;
+  #inFlight = 0;
+  #disposeReason: ErrorCode | null = null;
+
+  private constructor(fn: FunctionCode, isolate: ivm.Isolate, dispatch: ivm.Reference) {
+    this.fn = fn;
+    this.#isolate = isolate;
+    this.#dispatch = dispatch;
+  }
+
+  /** Builds a warm isolate; throws ERR_FUNCTION_INVALID when the function's top level fails. */
+  static async create(fn: FunctionCode, deps: IsolateDeps): Promise<FunctionIsolate> {
+    const isolate = new ivm.Isolate({ memoryLimit: fn.memoryMb, onCatastrophicError: deps.onCatastrophicError });
+    try {
+      const context = await isolate.createContext();
+      await context.global.set("__hearth_host_log", new ivm.Callback(deps.onConsole, { ignored: true }));
+      const bootstrap = await deps.cache.compile(isolate, deps.bootstrapSource, "bootstrap", "hearth:bootstrap.js");
+      await bootstrap.run(context);
+      const init: ivm.Reference = await context.global.get("__hearth_init", { reference: true });
+      await context.global.delete("__hearth_init");
+      const user = await deps.cache.compile(isolate, fn.code, fn.digest, `${fn.name}.js`);
+      await user.run(context, { timeout: STARTUP_TIMEOUT_MS });
+      const dispatch: ivm.Reference = await init.apply(undefined, [JSON.stringify(fn.env)], {
+        result: { reference: true },
+        timeout: STARTUP_TIMEOUT_MS,
+      });
+      init.release();
+      return new FunctionIsolate(fn, isolate, dispatch);
+    } catch (err) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw new HearthError("ERR_FUNCTION_INVALID", `Function ${fn.name} failed to load: ${messageOf(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get disposed(): boolean {
+    return this.#disposeReason !== null || this.#isolate.isDisposed;
+  }
+
+  /** Runs one request. Never throws: every failure is an outcome with a code. */
+  async invoke(id: string, requestJson: string, body: Uint8Array | null): Promise<InvokeOutcome> {
+    if (this.disposed) return { ok: false, code: "ERR_INTERNAL", message: "isolate already disposed" };
+    this.#inFlight++;
+    // isolated-vm's `timeout` covers only the synchronous part; this host timer covers the rest.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"deadline">((resolve) => {
+      timer = setTimeout(resolve, this.fn.timeoutMs, "deadline");
+    });
+    try {
+      const bodyArg = body && body.byteLength > 0 ? new ivm.ExternalCopy(body).copyInto({ release: true }) : null;
+      const call = this.#dispatch.apply(undefined, [id, requestJson, bodyArg], {
+        result: { promise: true, copy: true },
+        timeout: this.fn.timeoutMs,
+      }) as Promise<DispatchResult>;
+      const result = await Promise.race([call, deadline]);
+      if (result === "deadline") {
+        call.catch(() => {}); // it rejects as "abandoned" once the isolate is disposed
+        this.dispose("ERR_FUNCTION_TIMEOUT");
+        return this.#failure(null);
+      }
+      return readResult(result);
+    } catch (err) {
+      return this.#failure(err);
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight--;
+    }
+  }
+
+  /** Frees the isolate at once; in-flight calls reject. Idempotent. */
+  dispose(reason: ErrorCode = "ERR_INTERNAL"): void {
+    this.#disposeReason ??= reason;
+    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+  }
+
+  #failure(err: unknown): InvokeOutcome {
+    const message = messageOf(err);
+    if (this.#disposeReason === "ERR_FUNCTION_TIMEOUT" || /timed out/i.test(message)) {
+      this.dispose("ERR_FUNCTION_TIMEOUT");
+      return {
+        ok: false,
+        code: "ERR_FUNCTION_TIMEOUT",
+        message: `Function ran past its ${this.fn.timeoutMs} ms timeout`,
+      };
+    }
+    if (/memory limit/i.test(message)) {
+      this.dispose("ERR_FUNCTION_MEMORY");
+      return {
+        ok: false,
+        code: "ERR_FUNCTION_MEMORY",
+        message: `Function exceeded its ${this.fn.memoryMb} MB memory limit`,
+      };
+    }
+    this.dispose();
+    return { ok: false, code: "ERR_INTERNAL", message };
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Checks what came out of the isolate: function code can tamper with Response and Headers. */
+function readResult(result: DispatchResult): InvokeOutcome {
+  if ("error" in result) {
+    const code: ErrorCode =
+      result.error.code === "ERR_INVALID_RESPONSE" ? "ERR_INVALID_RESPONSE" : "ERR_FUNCTION_THREW";
+    return {
+      ok: false,
+      code,
+      message: String(result.error.message),
+      detail: { name: result.error.name, stack: result.error.stack },
+    };
+  }
+  const { status, headers, body } = result;
+  if (typeof status !== "number" || !Number.isInteger(status) || status < 200 || status > 599) {
+    return { ok: false, code: "ERR_INVALID_RESPONSE", message: `Invalid response status ${String(status)}` };
+  }
+  if (!isHeaderPairs(headers)) {
+    return { ok: false, code: "ERR_INVALID_RESPONSE", message: "Response headers contain an invalid name or value" };
+  }
+  return { ok: true, head: { status, headers }, body: body ? new Uint8Array(body) : EMPTY };
+}
+
+function isHeaderPairs(value: unknown): value is HeaderPairs {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (pair) =>
+        Array.isArray(pair) &&
+        pair.length === 2 &&
+        typeof pair[0] === "string" &&
+        typeof pair[1] === "string" &&
+        HEADER_NAME.test(pair[0]) &&
+        HEADER_VALUE.test(pair[1]),
+    )
+  );
+}

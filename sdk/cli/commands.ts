@@ -1,0 +1,201 @@
+import { readFileSync } from "node:fs";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { buildBundle } from "../bundle.ts";
+import { HearthClient } from "../client.ts";
+import { resolveClientConfig } from "../config.ts";
+import { startLocalCluster } from "../dev/cluster.ts";
+import { type Output, UsageError } from "./output.ts";
+
+/** A CLI command: parses its own arguments, prints through `out`, returns the exit code. */
+export interface Command {
+  readonly usage: string;
+  readonly summary: string;
+  run(args: string[], out: Output): Promise<number>;
+}
+
+function client(): HearthClient {
+  return new HearthClient(resolveClientConfig());
+}
+
+function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+  try {
+    const withJson = { ...options, json: { type: "boolean" } } as T & { json: { type: "boolean" } };
+    return parseArgs({ args, options: withJson, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function positional(positionals: string[], what: string): string {
+  const value = positionals[0];
+  if (!value) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+function optionalInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parseEnvPairs(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--env expects KEY=VALUE, got ${JSON.stringify(pair)}`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+const deploy: Command = {
+  usage: "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--env K=V]... [--json]",
+  summary: "Bundle a function with esbuild and deploy it",
+  async run(args, out) {
+    const { values, positionals } = parse(args, {
+      name: { type: "string" },
+      memory: { type: "string" },
+      timeout: { type: "string" },
+      env: { type: "string", multiple: true },
+    });
+    const entry = positional(positionals, "<entry> file");
+    if (!values.name) throw new UsageError("missing --name <fn>");
+    const bundle = await buildBundle(entry);
+    const info = await client().deploy(values.name, {
+      code: bundle.code,
+      filename: bundle.filename,
+      env: parseEnvPairs(values.env ?? []),
+      memoryMb: optionalInt(values.memory, "--memory"),
+      timeoutMs: optionalInt(values.timeout, "--timeout"),
+    });
+    out.result(info);
+    out.info(`✔ Deployed ${info.name} (${(info.bundleBytes / 1024).toFixed(1)} KB, ${info.digest.slice(0, 12)})`);
+    out.info(`  ${info.url}`);
+    return 0;
+  },
+};
+
+const invoke: Command = {
+  usage:
+    "hearth invoke <fn> [--data <body> | --data-file <path>] [--method <M>] [--path </p?q>] [--header K:V]... [--json]",
+  summary: "Call a function over HTTP and print its response body",
+  async run(args, out) {
+    const { values, positionals } = parse(args, {
+      data: { type: "string" },
+      "data-file": { type: "string" },
+      method: { type: "string" },
+      path: { type: "string" },
+      header: { type: "string", multiple: true },
+    });
+    const name = positional(positionals, "<fn>");
+    const body = values["data-file"] ? readFileSync(values["data-file"]) : values.data;
+    const headers: Record<string, string> = {};
+    for (const h of values.header ?? []) {
+      const colon = h.indexOf(":");
+      if (colon <= 0) throw new UsageError(`--header expects Name:Value, got ${JSON.stringify(h)}`);
+      headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+    }
+    const res = await client().invoke(name, { body, method: values.method, path: values.path, headers });
+    if (out.json) out.result({ status: res.status, headers: res.headers, body: res.text() });
+    else out.raw(res.body);
+    return res.status >= 400 ? 1 : 0;
+  },
+};
+
+const ls: Command = {
+  usage: "hearth ls [--json]",
+  summary: "List deployed functions",
+  async run(args, out) {
+    parse(args, {});
+    const functions = await client().list();
+    out.result(functions);
+    if (functions.length === 0) out.info("No functions deployed. Deploy one with `hearth deploy <entry> --name <fn>`.");
+    for (const f of functions)
+      out.info(`${f.name.padEnd(24)} ${f.digest.slice(0, 12)}  ${f.memoryMb} MB  ${f.timeoutMs} ms  ${f.url}`);
+    return 0;
+  },
+};
+
+const rm: Command = {
+  usage: "hearth rm <fn> [--json]",
+  summary: "Remove a function",
+  async run(args, out) {
+    const { positionals } = parse(args, {});
+    const name = positional(positionals, "<fn>");
+    await client().remove(name);
+    out.result({ deleted: name });
+    out.info(`✔ Removed ${name}`);
+    return 0;
+  },
+};
+
+const dev: Command = {
+  usage: "hearth dev",
+  summary: "Run a local cluster: nats-server, gateway, scheduler and workers (Ctrl-C stops it)",
+  async run(args, out) {
+    parse(args, {});
+    let exitCode = 0;
+    let stopping: Promise<void> | null = null;
+    const cluster = await startLocalCluster({
+      onComponentExit: (role, code, signal) => {
+        out.error(new Error(`${role} stopped unexpectedly (code ${code}, signal ${signal}); stopping the cluster`));
+        exitCode = 1;
+        stopping ??= cluster.stop();
+      },
+    });
+    out.result({ url: cluster.url, natsUrl: cluster.natsUrl, tokenPath: cluster.tokenPath, pids: cluster.pids });
+    out.info(`✔ Hearth is running at ${cluster.url}`);
+    out.info(`  NATS: ${cluster.natsUrl}`);
+    out.info(
+      cluster.tokenPath
+        ? `  Admin token: saved in ${cluster.tokenPath} (the CLI reads it)`
+        : "  Admin token: from HEARTH_TOKEN",
+    );
+    out.info("  Deploy: npx hearth deploy ./hello.ts --name hello — Ctrl-C stops everything.");
+    await new Promise<void>((resolve) => {
+      const onSignal = () => {
+        stopping ??= cluster.stop();
+        void stopping.then(resolve);
+      };
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      const poll = setInterval(() => {
+        if (stopping) {
+          clearInterval(poll);
+          void stopping.then(resolve);
+        }
+      }, 200);
+    });
+    return exitCode;
+  },
+};
+
+/** Server roles: each runs one component in this process until SIGINT/SIGTERM. */
+function serverCommand(role: "gateway" | "scheduler" | "worker", summary: string): Command {
+  return {
+    usage: `hearth ${role}`,
+    summary,
+    async run() {
+      const modules = {
+        gateway: () => import("../../gateway/index.ts"),
+        scheduler: () => import("../../scheduler/index.ts"),
+        worker: () => import("../../runtime/index.ts"),
+      };
+      await (await modules[role]()).main();
+      return -1; // keeps running; the component's signal handler exits the process
+    },
+  };
+}
+
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  deploy,
+  invoke,
+  ls,
+  rm,
+  dev,
+  gateway: serverCommand("gateway", "Run the HTTP gateway (env: NATS_URL, HEARTH_TOKEN, HEARTH_PORT)"),
+  scheduler: serverCommand("scheduler", "Run the scheduler (env: NATS_URL)"),
+  worker: serverCommand("worker", "Run a worker node (env: NATS_URL, HEARTH_EXECUTORS)"),
+};
