@@ -27,7 +27,7 @@ export function createOutput(json: boolean): Output {
       if (!json) process.stdout.write(`${line}\n`);
     },
     result: (value) => {
-      if (json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+      if (json) process.stdout.write(`${JSON.stringify(value)}\n`); // one line: easy to pick out of a log stream
     },
     raw: (bytes) => {
       process.stdout.write(bytes);

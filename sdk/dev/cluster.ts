@@ -42,7 +42,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const port = env.HEARTH_PORT || "8080";
   const workers = Number(env.HEARTH_WORKERS || "1");
 
-  const nats: NatsServer | null = env.NATS_URL ? null : await startNatsServer({ dataDir: join(home, "nats") });
+  const nats: NatsServer | null = env.NATS_URL ? null : await startNatsServer({ dataDir: join(home, "nats") }, env);
   const natsUrl = nats?.url ?? (env.NATS_URL as string);
   const children = new Map<string, ChildProcess>();
   let stopping = false;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 
@@ -17,16 +18,19 @@ export const NATS_INSTALL_HINT =
 
 /** Finds the nats-server binary: HEARTH_NATS_SERVER, then PATH, then the usual sbin folders. */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | null {
-  if (env.HEARTH_NATS_SERVER) return env.HEARTH_NATS_SERVER;
-  const dirs = [...(env.PATH ?? "").split(delimiter), ...EXTRA_DIRS].filter(Boolean);
-  for (const dir of dirs) {
-    const candidate = join(dir, "nats-server");
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
+  const candidates = env.HEARTH_NATS_SERVER
+    ? [env.HEARTH_NATS_SERVER]
+    : [...(env.PATH ?? "").split(delimiter), ...EXTRA_DIRS].filter(Boolean).map((dir) => join(dir, "nats-server"));
+  return candidates.find(isExecutable) ?? null;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return null;
 }
 
 /** A free TCP port on 127.0.0.1 (nats-server cannot report a random port back to us). */
@@ -42,8 +46,8 @@ export function freePort(): Promise<number> {
 }
 
 export interface NatsServerOptions {
-  /** JetStream data folder (created if missing). */
-  readonly dataDir: string;
+  /** JetStream data folder (created if missing). Omitted: a temp folder, removed by stop(). */
+  readonly dataDir?: string;
   /** Defaults to a free port. */
   readonly port?: number;
   readonly binary?: string;
@@ -68,20 +72,21 @@ export interface NatsServer {
  * it accepts connections.
  *
  * @example
- * await using nats = await startNatsServer({ dataDir: mkdtempSync(...) });
+ * const nats = await startNatsServer({}); // temp data folder, removed by stop()
  */
-export async function startNatsServer(options: NatsServerOptions): Promise<NatsServer> {
-  const binary = options.binary ?? findNatsServer();
+export async function startNatsServer(options: NatsServerOptions, env = process.env): Promise<NatsServer> {
+  const binary = options.binary ?? findNatsServer(env);
   if (!binary) throw new Error(NATS_INSTALL_HINT);
   const port = options.port ?? (await freePort());
-  mkdirSync(options.dataDir, { recursive: true });
-  const configPath = join(options.dataDir, "nats-server.conf");
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "hearth-nats-"));
+  mkdirSync(dataDir, { recursive: true });
+  const configPath = join(dataDir, "nats-server.conf");
   writeFileSync(
     configPath,
     [
       `listen: 127.0.0.1:${port}`,
       `max_payload: ${DEV_MAX_PAYLOAD_BYTES}`,
-      `jetstream { store_dir: ${JSON.stringify(join(options.dataDir, "jetstream"))} }`,
+      `jetstream { store_dir: ${JSON.stringify(join(dataDir, "jetstream"))} }`,
     ].join("\n"),
   );
   const url = `nats://127.0.0.1:${port}`;
@@ -112,13 +117,16 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     get pid() {
       return (child as ChildProcess | null)?.pid;
     },
-    stop: () => signal("SIGTERM"),
+    stop: async () => {
+      await signal("SIGTERM");
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
     kill: () => signal("SIGKILL"),
     restart: async () => {
       await signal("SIGTERM");
       await launch();
     },
-    [Symbol.asyncDispose]: () => signal("SIGTERM"),
+    [Symbol.asyncDispose]: () => server.stop(),
   };
   return server;
 }

@@ -2,6 +2,8 @@
  * Buffered request/response bodies (WHATWG Fetch "body mixin"). Bodies arrive from the host whole,
  * so they are kept as bytes; streaming bodies come with the streams work (issue 3).
  */
+import { TextDecoder, TextEncoder } from "@exodus/bytes/encoding-lite.js";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

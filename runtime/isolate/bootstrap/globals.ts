@@ -1,6 +1,6 @@
 /**
- * Installs the library-provided web globals. Imported first by index.ts: the other bootstrap modules
- * use TextEncoder, Headers and URL at their top level, and imports evaluate in order.
+ * Installs the library-provided web globals. Other bootstrap modules import what they use at their
+ * own top level, so the order in which modules evaluate does not matter.
  */
 import "core-js/actual/url";
 import "core-js/actual/url-search-params";

@@ -1,3 +1,4 @@
+import { Headers } from "headers-polyfill";
 import { Body, type BodySource, extractBody } from "./body.ts";
 
 const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"]);

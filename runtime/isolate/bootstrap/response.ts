@@ -1,3 +1,4 @@
+import { Headers } from "headers-polyfill";
 import { Body, type BodySource, extractBody } from "./body.ts";
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);

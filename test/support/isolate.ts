@@ -1,0 +1,43 @@
+import { prepareBundle } from "../../gateway/index.ts";
+import { CodeCache, FunctionIsolate, loadBootstrapSource } from "../../runtime/index.ts";
+
+export interface ConsoleLine {
+  level: string;
+  message: string;
+  invocationId: string | null;
+}
+
+/** Compiles `source` the way a deploy does and starts it in a real isolate. */
+export async function isolateFor(
+  source: string,
+  options: { env?: Record<string, string>; timeoutMs?: number; memoryMb?: number } = {},
+): Promise<{ isolate: FunctionIsolate; console: ConsoleLine[] }> {
+  const lines: ConsoleLine[] = [];
+  const code = await prepareBundle(source, "fn.js");
+  const isolate = await FunctionIsolate.create(
+    {
+      name: "fn",
+      digest: `test-${Math.random()}`,
+      code,
+      env: options.env ?? {},
+      memoryMb: options.memoryMb ?? 64,
+      timeoutMs: options.timeoutMs ?? 2_000,
+    },
+    {
+      bootstrapSource: await loadBootstrapSource(),
+      cache: new CodeCache(),
+      onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
+      onCatastrophicError: (message) => {
+        throw new Error(`catastrophic isolate error in a test: ${message}`);
+      },
+    },
+  );
+  return { isolate, console: lines };
+}
+
+/** A request head as the gateway would send it. */
+export function requestJson(url = "http://fn.test/", method = "GET", headers: Array<[string, string]> = []): string {
+  return JSON.stringify({ method, url, headers });
+}
+
+export const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
