@@ -55,13 +55,17 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
       const script = new TextEncoder().encode(await prepareBundle(deploy.code, deploy.filename));
       const previous = await deps.store.get(name);
       const now = (deps.now?.() ?? new Date()).toISOString();
-      const record: FunctionRecord = {
-        name,
+      const runnable = {
         digest: FunctionStore.digestOf(script),
         bundleBytes: script.byteLength,
         env: deploy.env,
         memoryMb: deploy.memoryMb,
         timeoutMs: deploy.timeoutMs,
+      };
+      const record: FunctionRecord = {
+        name,
+        ...runnable,
+        version: FunctionStore.versionOf(runnable),
         createdAt: previous?.createdAt ?? now,
         updatedAt: now,
       };

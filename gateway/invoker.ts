@@ -40,7 +40,7 @@ export class Invoker {
 
   async invoke(record: FunctionRecord, head: RequestHead, body: Uint8Array): Promise<InvokeResult> {
     const invocationId = nuid.next();
-    const headers = encodeInvocation(invocationId, record.digest, head);
+    const headers = encodeInvocation(invocationId, record.version, head);
     const timeout = record.timeoutMs + REPLY_GRACE_MS;
     for (let activations = 0; ; activations++) {
       try {

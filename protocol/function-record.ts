@@ -4,6 +4,11 @@ export interface FunctionRecord {
   /** sha256 (hex) of the classic-script bundle in the bundles object store. */
   readonly digest: string;
   readonly bundleBytes: number;
+  /**
+   * Changes whenever anything a worker runs changes (code, env, limits): the gateway sends it with
+   * each invocation so a worker holding an older version reloads before serving.
+   */
+  readonly version: string;
   readonly env: Readonly<Record<string, string>>;
   readonly memoryMb: number;
   readonly timeoutMs: number;

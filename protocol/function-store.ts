@@ -41,6 +41,13 @@ export class FunctionStore {
     return createHash("sha256").update(bundle).digest("hex");
   }
 
+  /** The version of a record: a hash of everything a worker runs, so equal deploys share it. */
+  static versionOf(record: Omit<FunctionRecord, "version" | "createdAt" | "updatedAt" | "name">): string {
+    const { digest, env, memoryMb, timeoutMs } = record;
+    const canonical = JSON.stringify([digest, Object.entries(env).sort(), memoryMb, timeoutMs]);
+    return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+  }
+
   /** Stores the bundle (unless already present), then the record that points to it. */
   async put(record: FunctionRecord, bundle: Uint8Array): Promise<void> {
     if ((await this.#bundles.info(record.digest)) === null) {

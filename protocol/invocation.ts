@@ -21,7 +21,7 @@ export interface ResponseHead {
 /** One sync invocation as it travels over NATS: metadata in headers, body as the raw payload. */
 export interface InvocationMessage {
   readonly id: string;
-  readonly digest: string;
+  readonly version: string;
   /** `RequestHead` as JSON, kept as a string: only the isolate parses it. */
   readonly requestJson: string;
 }
@@ -31,10 +31,10 @@ export type InvocationReply =
   | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly errorId?: string };
 
-export function encodeInvocation(id: string, digest: string, head: RequestHead): MsgHdrs {
+export function encodeInvocation(id: string, version: string, head: RequestHead): MsgHdrs {
   const h = natsHeaders();
   h.set(HEADERS.invocationId, id);
-  h.set(HEADERS.digest, digest);
+  h.set(HEADERS.version, version);
   h.set(HEADERS.request, JSON.stringify(head));
   return h;
 }
@@ -42,12 +42,12 @@ export function encodeInvocation(id: string, digest: string, head: RequestHead):
 export function decodeInvocation(msg: Msg): InvocationMessage {
   const h = msg.headers;
   const id = h?.get(HEADERS.invocationId);
-  const digest = h?.get(HEADERS.digest);
+  const version = h?.get(HEADERS.version);
   const requestJson = h?.get(HEADERS.request);
-  if (!id || !digest || !requestJson) {
+  if (!id || !version || !requestJson) {
     throw new HearthError("ERR_BAD_REQUEST", "Invocation message lacks its hearth-* headers");
   }
-  return { id, digest, requestJson };
+  return { id, version, requestJson };
 }
 
 export function encodeResponseHeaders(head: ResponseHead): MsgHdrs {

@@ -30,8 +30,8 @@ export const BUCKETS = {
 /** NATS header names on invocation requests and replies. Bodies are the raw payload. */
 export const HEADERS = {
   invocationId: "hearth-id",
-  /** sha256 of the bundle the gateway expects, so a worker with stale code reloads first. */
-  digest: "hearth-digest",
+  /** FunctionRecord.version the gateway expects, so a worker with a stale one reloads first. */
+  version: "hearth-version",
   /** JSON `{ method, url, headers }` of the HTTP request, parsed only inside the isolate. */
   request: "hearth-request",
   /** JSON `{ status, headers }` of the function's response. */

@@ -79,7 +79,7 @@ export class Executor {
   async start(): Promise<void> {
     this.#watch = await this.#store.watch((change) => {
       if (change.kind === "delete") this.unload(change.name);
-      else if (this.#loaded.has(change.record.name)) void this.#refresh(change.record.name, change.record.digest);
+      else if (this.#loaded.has(change.record.name)) void this.#refresh(change.record.name, change.record.version);
     });
   }
 
@@ -115,7 +115,7 @@ export class Executor {
     this.#loaded.set(name, { pool, subscription });
     // The gateway retries as soon as we answer: the subscription must be known to the server first.
     await this.#nc.flush();
-    this.#log.info({ fn: name, digest: record.digest }, "function loaded");
+    this.#log.info({ fn: name, version: record.version }, "function loaded");
   }
 
   unload(name: string): void {
@@ -133,6 +133,7 @@ export class Executor {
     return {
       name: record.name,
       digest: record.digest,
+      version: record.version,
       code: new TextDecoder().decode(bundle),
       env: record.env,
       memoryMb: record.memoryMb,
@@ -141,14 +142,15 @@ export class Executor {
   }
 
   /** Brings a loaded function to the latest deploy; concurrent callers share one refresh. */
-  #refresh(name: string, digest: string): Promise<void> {
+  #refresh(name: string, version: string): Promise<void> {
     const loaded = this.#loaded.get(name);
-    if (!loaded || loaded.pool.fn.digest === digest) return Promise.resolve();
+    if (!loaded || loaded.pool.fn.version === version) return Promise.resolve();
     let refreshing = this.#refreshing.get(name);
     if (!refreshing) {
       refreshing = (async () => {
+        // The store is the truth: a gateway with a stale cache must not roll a pool back or churn it.
         const record = await this.#store.get(name);
-        if (record) loaded.pool.replace(await this.#functionCode(record));
+        if (record && record.version !== loaded.pool.fn.version) loaded.pool.replace(await this.#functionCode(record));
       })().finally(() => this.#refreshing.delete(name));
       this.#refreshing.set(name, refreshing);
     }
@@ -160,8 +162,8 @@ export class Executor {
     try {
       const inv = decodeInvocation(msg);
       invocationId = inv.id;
-      // The gateway names the deploy it expects; a stale pool catches up before serving.
-      if (inv.digest !== pool.fn.digest) await this.#refresh(pool.fn.name, inv.digest);
+      // The gateway names the version it expects; a stale pool catches up before serving.
+      if (inv.version !== pool.fn.version) await this.#refresh(pool.fn.name, inv.version);
       const outcome = await pool.invoke(inv.id, inv.requestJson, msg.data.byteLength > 0 ? msg.data : null);
       if (outcome.ok) {
         if (outcome.body.byteLength > this.#maxResponseBytes()) {

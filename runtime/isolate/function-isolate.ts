@@ -5,7 +5,10 @@ import type { CodeCache } from "./code-cache.ts";
 /** Everything an isolate needs to run one deployed function. */
 export interface FunctionCode {
   readonly name: string;
+  /** sha256 of the bundle: the key of its compile cache. */
   readonly digest: string;
+  /** FunctionRecord.version: changes with code, env or limits. */
+  readonly version: string;
   /** The bundle as a classic script that sets `globalThis.__hearth_module`. */
   readonly code: string;
   readonly env: Readonly<Record<string, string>>;

@@ -18,6 +18,7 @@ export async function isolateFor(
     {
       name: "fn",
       digest: `test-${Math.random()}`,
+      version: "v1",
       code,
       env: options.env ?? {},
       memoryMb: options.memoryMb ?? 64,

@@ -1,0 +1,304 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildBundle, HearthClient } from "../sdk/index.ts";
+import { type DevCluster, isAlive, runCli, startDevCluster } from "./support/cli.ts";
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+/** Small so the over-limit tests stay fast; the default is 6 MB. */
+const BODY_LIMIT = 256 * 1024;
+
+let cluster: DevCluster;
+let hearth: HearthClient;
+
+async function deploy(name: string, file: string, options: { env?: Record<string, string>; timeoutMs?: number } = {}) {
+  const bundle = await buildBundle(fixture(file));
+  return hearth.deploy(name, { ...bundle, ...options });
+}
+
+async function call(path: string, init: Parameters<typeof request>[1] = {}) {
+  const res = await request(`${cluster.url}${path}`, init);
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+}
+
+/** Direct children of a process, from /proc (the executor processes under a worker). */
+function childPids(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+beforeAll(async () => {
+  cluster = await startDevCluster({ HEARTH_MAX_BODY_BYTES: String(BODY_LIMIT) });
+  hearth = new HearthClient({ url: cluster.url, token: cluster.token });
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe("hearth dev: a local cluster of real processes", () => {
+  it("reports healthy and ready", async () => {
+    expect((await call("/healthz")).status).toBe(200);
+    const ready = await call("/readyz");
+    expect(ready.status).toBe(200);
+    expect(ready.json()).toEqual({ ready: true, reasons: [] });
+  });
+});
+
+describe("deploy with the SDK, invoke over HTTP", () => {
+  it("answers the first (cold) request through the scheduler, with method, url, headers and body intact", async () => {
+    const info = await deploy("hello", "echo.ts", { env: { GREETING: "hey" } });
+    expect(info.url).toBe(`${cluster.url}/fn/hello`);
+    const res = await call("/fn/hello/some/path?x=1", { method: "POST", headers: { "x-a": "b" }, body: "hi" });
+    expect(res.status).toBe(200);
+    expect(res.headers["x-echo"]).toBe("1");
+    expect(res.headers["x-hearth-id"]).toEqual(expect.any(String));
+    const seen = res.json();
+    expect(seen.method).toBe("POST");
+    expect(seen.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/some\/path\?x=1$/);
+    expect(seen.body).toBe("hi");
+    expect(seen.env).toEqual({ GREETING: "hey" });
+    expect(seen.headers).toMatchObject({
+      "x-a": "b",
+      "x-forwarded-host": new URL(cluster.url).host,
+      "x-forwarded-proto": "http",
+      "x-forwarded-prefix": "/fn/hello",
+      "x-forwarded-for": "127.0.0.1",
+    });
+    expect(seen.headers.connection).toBeUndefined();
+  });
+
+  it("serves warm requests with any method, the status the function chose, and the root path", async () => {
+    for (const method of ["GET", "PUT", "DELETE", "PATCH"] as const) {
+      const res = await call("/fn/hello?status=202", { method, body: method === "GET" ? undefined : "b" });
+      expect([method, res.status, res.json().method]).toEqual([method, 202, method]);
+      expect(res.json().url).toMatch(/\/\?status=202$/);
+    }
+  });
+
+  it("serves concurrent requests", async () => {
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => call(`/fn/hello/c/${i}`)));
+    expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
+    expect(results.map((r) => new URL(r.json().url).pathname)).toEqual(results.map((_, i) => `/c/${i}`));
+  });
+
+  it("a redeploy takes effect on the next request", async () => {
+    await deploy("hello", "echo.ts", { env: { GREETING: "second" } });
+    expect((await call("/fn/hello")).json().env).toEqual({ GREETING: "second" });
+  });
+
+  it("lists and removes functions; a removed function is 404", async () => {
+    await deploy("to-remove", "echo.ts");
+    expect((await call("/fn/to-remove")).status).toBe(200);
+    expect((await hearth.list()).map((f) => f.name)).toEqual(expect.arrayContaining(["hello", "to-remove"]));
+    await hearth.remove("to-remove");
+    const gone = await call("/fn/to-remove");
+    expect(gone.status).toBe(404);
+    expect(gone.json().error.code).toBe("ERR_FUNCTION_NOT_FOUND");
+    await expect(hearth.remove("to-remove")).rejects.toMatchObject({ status: 404, code: "ERR_FUNCTION_NOT_FOUND" });
+  });
+
+  it("function code cannot reach Node", async () => {
+    await deploy("probe", "node-probe.ts");
+    expect((await call("/fn/probe")).json()).toEqual({
+      process: "undefined",
+      require: "undefined",
+      Buffer: "undefined",
+      ctor: "undefined",
+    });
+  });
+});
+
+describe("errors: a clear code, and nothing crashes", () => {
+  it("unknown function → 404 ERR_FUNCTION_NOT_FOUND", async () => {
+    const res = await call("/fn/nope/x");
+    expect(res.status).toBe(404);
+    expect(res.json()).toEqual({ error: { code: "ERR_FUNCTION_NOT_FOUND", message: "Function nope is not deployed" } });
+  });
+
+  it("function throws → 500 with an error id, and no stack or message from the function", async () => {
+    await deploy("thrower", "throws.ts");
+    const res = await call("/fn/thrower");
+    expect(res.status).toBe(500);
+    const { error } = res.json();
+    expect(error.code).toBe("ERR_FUNCTION_THREW");
+    expect(error.errorId).toEqual(res.headers["x-hearth-id"] ?? expect.any(String));
+    expect(res.text).not.toContain("secret internal detail");
+    expect(res.text).not.toContain("at ");
+  });
+
+  it("function returns a non-Response → 500 ERR_INVALID_RESPONSE", async () => {
+    await deploy("not-response", "not-response.ts");
+    const res = await call("/fn/not-response");
+    expect(res.status).toBe(500);
+    expect(res.json().error).toMatchObject({
+      code: "ERR_INVALID_RESPONSE",
+      message: expect.stringMatching(/must return a Response/),
+    });
+  });
+
+  it("function runs past its timeout → 504 ERR_FUNCTION_TIMEOUT, and the function serves again after", async () => {
+    await deploy("looper", "loop.ts", { timeoutMs: 200 });
+    const first = await call("/fn/looper", { method: "POST", body: "x" });
+    expect(first.status).toBe(504);
+    expect(first.json().error.code).toBe("ERR_FUNCTION_TIMEOUT");
+    expect((await call("/fn/looper", { method: "POST", body: "x" })).status).toBe(504);
+    expect((await call("/fn/hello")).status).toBe(200);
+  });
+
+  it("deploy of a syntax error → 400 with esbuild's message and file:line, and nothing stored", async () => {
+    const before = await hearth.list();
+    const err = await hearth
+      .deploy("broken", { code: "export default {\n  fetch() { return new Response(; }\n};", filename: "broken.js" })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      status: 400,
+      code: "ERR_INVALID_BUNDLE",
+      message: expect.stringMatching(/^broken\.js:2:\d+: /),
+    });
+    expect(await hearth.list()).toEqual(before);
+    expect((await call("/fn/broken")).status).toBe(404);
+  });
+
+  it("a malformed deploy body → 400 naming the field, nothing stored", async () => {
+    const bad = await call("/v1/functions/badbody", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${cluster.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ code: "export default {fetch(){}}", memoryMb: "lots" }),
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json().error).toMatchObject({ code: "ERR_BAD_REQUEST", message: expect.stringContaining("memoryMb") });
+    const notJson = await call("/v1/functions/badbody", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${cluster.token}` },
+      body: "{nope",
+    });
+    expect(notJson.status).toBe(400);
+    expect((await hearth.list()).map((f) => f.name)).not.toContain("badbody");
+  });
+
+  it.each(["Bad_Name", "-x", "a".repeat(64)])(
+    "bad function name %j → 400 ERR_INVALID_NAME on deploy and invoke",
+    async (name) => {
+      await expect(
+        hearth.deploy(name, { code: "export default { fetch() { return new Response('x'); } };" }),
+      ).rejects.toMatchObject({
+        status: 400,
+        code: "ERR_INVALID_NAME",
+      });
+      const res = await call(`/fn/${name}`);
+      expect(res.status).toBe(400);
+      expect(res.json().error.code).toBe("ERR_INVALID_NAME");
+    },
+  );
+
+  it("request body over the limit → 413, and the function still serves normal requests", async () => {
+    const res = await call("/fn/hello", { method: "POST", body: "x".repeat(BODY_LIMIT + 1) });
+    expect(res.status).toBe(413);
+    expect(res.json().error.code).toBe("ERR_PAYLOAD_TOO_LARGE");
+    const atLimit = await call("/fn/hello", { method: "POST", body: "y".repeat(BODY_LIMIT) });
+    expect(atLimit.status).toBe(200);
+    expect(atLimit.json().bodyLength).toBe(BODY_LIMIT);
+  });
+
+  it("response body over the limit → 413 ERR_PAYLOAD_TOO_LARGE", async () => {
+    const res = await call(`/fn/hello/big?n=${BODY_LIMIT + 1}`);
+    expect(res.status).toBe(413);
+    expect(res.json().error.code).toBe("ERR_PAYLOAD_TOO_LARGE");
+    expect((await call(`/fn/hello/big?n=${BODY_LIMIT}`)).text).toHaveLength(BODY_LIMIT);
+  });
+
+  it("control API without a token or with a wrong one → 401", async () => {
+    const none = await call("/v1/functions");
+    expect(none.status).toBe(401);
+    expect(none.json().error.code).toBe("ERR_UNAUTHORIZED");
+    const wrong = await call("/v1/functions", { headers: { authorization: "Bearer wrong" } });
+    expect(wrong.status).toBe(401);
+    await expect(
+      new HearthClient({ url: cluster.url, token: "wrong" }).deploy("sneaky", { code: "x" }),
+    ).rejects.toMatchObject({
+      status: 401,
+    });
+    expect((await hearth.list()).map((f) => f.name)).not.toContain("sneaky");
+  });
+
+  it("unknown routes → 404 ERR_NOT_FOUND", async () => {
+    const res = await call("/nothing-here");
+    expect(res.status).toBe(404);
+    expect(res.json().error.code).toBe("ERR_NOT_FOUND");
+  });
+});
+
+describe("the hearth CLI against the cluster", () => {
+  const env = () => ({ HEARTH_URL: cluster.url, HEARTH_TOKEN: cluster.token });
+
+  it("deploy bundles the file and prints the function URL", async () => {
+    const res = await runCli(["deploy", fixture("echo.ts"), "--name", "cli-fn", "--env", "A=1"], env());
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain(`${cluster.url}/fn/cli-fn`);
+  });
+
+  it("invoke prints the body; ls lists; rm removes", async () => {
+    const invoked = await runCli(["invoke", "cli-fn", "--data", "hi"], env());
+    expect(invoked.code).toBe(0);
+    expect(JSON.parse(invoked.stdout)).toMatchObject({ body: "hi", method: "POST", env: { A: "1" } });
+    const ls = await runCli(["ls", "--json"], env());
+    expect(ls.code).toBe(0);
+    expect(JSON.parse(ls.stdout).map((f: { name: string }) => f.name)).toContain("cli-fn");
+    const rm = await runCli(["rm", "cli-fn"], env());
+    expect([rm.code, rm.stdout.trim()]).toEqual([0, "✔ Removed cli-fn"]);
+    const again = await runCli(["invoke", "cli-fn"], env());
+    expect(again.code).toBe(1);
+  });
+
+  it("deploy of code importing node:fs fails, naming the import, with exit code 1", async () => {
+    const res = await runCli(["deploy", fixture("uses-fs.ts"), "--name", "fs"], env());
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/uses-fs\.ts:1:\d+: "node:fs" is a Node\.js built-in module/);
+  });
+
+  it("a wrong token is explained, exit code 1; a usage mistake is exit code 2", async () => {
+    const denied = await runCli(["ls"], { HEARTH_URL: cluster.url, HEARTH_TOKEN: "wrong" });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain("ERR_UNAUTHORIZED");
+    const usage = await runCli(["deploy", fixture("echo.ts")], env());
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("missing --name");
+  });
+});
+
+describe("hearth dev without nats-server", () => {
+  it("says how to install it and exits non-zero", async () => {
+    const res = await runCli(["dev"], {
+      HEARTH_NATS_SERVER: "/nonexistent/nats-server",
+      NATS_URL: "",
+      HEARTH_HOME: "/tmp/hearth-no-nats",
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("apt-get install nats-server");
+  });
+});
+
+describe("shutdown", () => {
+  it("SIGTERM stops every process hearth dev started, executors included, and exits 0", async () => {
+    const own = await startDevCluster();
+    const pids = Object.values(own.pids);
+    const executors = childPids(own.pids["worker-1"] as number);
+    expect(executors.length).toBeGreaterThan(0);
+    expect([...pids, ...executors].every(isAlive)).toBe(true);
+    expect(await own.stop()).toBe(0);
+    expect([...pids, ...executors].filter(isAlive)).toEqual([]);
+  });
+});
