@@ -27,6 +27,7 @@ export class ExecutorProcess {
   #child: ChildProcess | null = null;
   #nextRequestId = 1;
   #stopping = false;
+  #ready = false;
 
   constructor(options: ExecutorProcessOptions) {
     this.#options = options;
@@ -34,6 +35,11 @@ export class ExecutorProcess {
 
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /** Ready and not exited: it can take commands and serve invocations. */
+  get running(): boolean {
+    return this.#ready && this.#child?.exitCode === null && this.#child.signalCode === null;
   }
 
   /** Spawns the child and resolves when it reports ready (NATS connected, buckets open). */
@@ -49,7 +55,9 @@ export class ExecutorProcess {
       const timer = setTimeout(() => reject(new Error("executor did not become ready in time")), READY_TIMEOUT_MS);
       child.on("message", (message: ExecutorMessage) => {
         if (message.type === "ready") {
+          this.#ready = true;
           clearTimeout(timer);
+          this.#options.log.info({ pid: child.pid }, "executor ready");
           resolve();
         } else {
           const pending = this.#pending.get(message.requestId);
@@ -59,13 +67,15 @@ export class ExecutorProcess {
         }
       });
       child.once("exit", (code, signal) => {
+        this.#ready = false;
         clearTimeout(timer);
         reject(new Error(`executor exited before ready (code ${code}, signal ${signal})`));
         for (const pending of this.#pending.values())
           pending.reject(new HearthError("ERR_INTERNAL", "executor exited"));
         this.#pending.clear();
-        this.functions.clear();
+        // onExit reads `functions` to reload them elsewhere, so clear only after it.
         if (!this.#stopping) this.#options.onExit(code, signal);
+        this.functions.clear();
       });
     });
   }

@@ -31,6 +31,8 @@ export class Worker {
   readonly #executors: ExecutorProcess[] = [];
   readonly #executorCount: number;
   readonly #subscriptions: Subscription[] = [];
+  /** Executor restarts under way; a load that finds no running executor waits for one. */
+  readonly #restarts = new Set<Promise<void>>();
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -87,7 +89,8 @@ export class Worker {
     const held = [...dead.functions];
     const delay = Math.min(RESTART_DELAY_MS.min * 2 ** attempt, RESTART_DELAY_MS.max);
     this.#log.error({ pid: dead.pid, code, signal, held, restartInMs: delay }, "executor died; restarting");
-    setTimeout(async () => {
+    const restart = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, delay));
       if (this.#closed) return;
       try {
         await this.#spawnExecutor(slot, attempt + 1);
@@ -98,13 +101,15 @@ export class Worker {
       } catch (err) {
         this.#log.error({ err }, "executor restart failed");
       }
-    }, delay);
+    })();
+    this.#restarts.add(restart);
+    void restart.finally(() => this.#restarts.delete(restart));
   }
 
   async #onLoad(msg: Msg): Promise<void> {
     try {
       const { name } = msg.json<{ name: string }>();
-      await this.#loadOn(this.#pickExecutor(name), name);
+      await this.#loadOn(await this.#pickExecutor(name), name);
       msg.respond(JSON.stringify({ ok: true }));
       this.#heartbeat();
     } catch (err) {
@@ -120,8 +125,12 @@ export class Worker {
   }
 
   /** The executor already holding the function, else the one holding the fewest. */
-  #pickExecutor(name: string): ExecutorProcess {
-    const live = this.#executors.filter((e) => e.pid !== undefined);
+  async #pickExecutor(name: string): Promise<ExecutorProcess> {
+    let live = this.#executors.filter((e) => e.running);
+    if (live.length === 0 && this.#restarts.size > 0) {
+      await Promise.race(this.#restarts);
+      live = this.#executors.filter((e) => e.running);
+    }
     const holder = live.find((e) => e.functions.has(name));
     const pick = holder ?? live.sort((a, b) => a.functions.size - b.functions.size)[0];
     if (!pick) throw new HearthError("ERR_NO_CAPACITY", "worker has no running executor");
