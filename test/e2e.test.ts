@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildBundle, HearthClient } from "../sdk/index.ts";
 import { type DevCluster, isAlive, runCli, startDevCluster } from "./support/cli.ts";
+import { childPids } from "./support/proc.ts";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 /** Small so the over-limit tests stay fast; the default is 6 MB. */
@@ -21,21 +21,6 @@ async function call(path: string, init: Parameters<typeof request>[1] = {}) {
   const res = await request(`${cluster.url}${path}`, init);
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
-}
-
-/** Direct children of a process, from /proc (the executor processes under a worker). */
-function childPids(pid: number): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 beforeAll(async () => {
