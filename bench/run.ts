@@ -5,7 +5,7 @@
  * and the median is reported. Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (100).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +33,19 @@ interface Target {
 
 interface Sample extends LoadResult {
   readonly cpuMicrosPerRequest: number;
+  /** CPU µs per request by process (its command line, shortened), to see where the time goes. */
+  readonly byProcess: Record<string, number>;
+}
+
+function processLabel(pid: number): string {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+    const script = argv.find((a) => /\.(ts|js)$/.test(a));
+    const role = script ? `${script.split("/").slice(-2).join("/")} ${argv.at(-1) ?? ""}` : (argv[0] ?? "?");
+    return role.replace(/^.*\//, "").trim() || String(pid);
+  } catch {
+    return String(pid);
+  }
 }
 
 function pinned(command: string, args: string[], options: Parameters<typeof spawn>[2] = {}): ChildProcess {
@@ -125,10 +138,18 @@ async function startHearth(): Promise<{ target: Target; client: HearthClient }> 
 async function measure(target: Target): Promise<Sample> {
   await runWrk(target.url, WARMUP_SECONDS);
   const pids = target.pids();
-  const before = cpuMicros(pids);
+  const before = new Map(pids.map((pid) => [pid, cpuMicros([pid])]));
   const result = await runWrk(target.url, SECONDS);
-  const used = cpuMicros(pids) - before;
-  return { ...result, cpuMicrosPerRequest: used / Math.max(1, result.requests) };
+  const requests = Math.max(1, result.requests);
+  const byProcess: Record<string, number> = {};
+  let used = 0;
+  for (const pid of pids) {
+    const delta = cpuMicros([pid]) - (before.get(pid) ?? 0);
+    used += delta;
+    const label = `${processLabel(pid)} (${pid})`;
+    byProcess[label] = Number((delta / requests).toFixed(1));
+  }
+  return { ...result, cpuMicrosPerRequest: used / requests, byProcess };
 }
 
 const median = (values: number[]) => {
@@ -174,6 +195,7 @@ async function main(): Promise<void> {
         console.log(
           `round ${round} ${target.name}: ${sample.requestsPerSecond.toFixed(0)} req/s, p50 ${sample.p50Ms} ms, p99 ${sample.p99Ms} ms, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req, ${sample.errors} errors`,
         );
+        if (target === hearth) console.log("  CPU µs/req by process:", JSON.stringify(sample.byProcess));
       }
     }
     const cold = await measureColdStarts(client, COLD_FUNCTIONS);
