@@ -8,6 +8,7 @@ import {
   isErrorCode,
   type Logger,
   type RequestHead,
+  SingleFlight,
   SUBJECTS,
 } from "../protocol/index.ts";
 
@@ -31,7 +32,7 @@ export interface InvokeResult {
 export class Invoker {
   readonly #nc: NatsConnection;
   readonly #log: Logger;
-  readonly #activations = new Map<string, Promise<void>>();
+  readonly #activations = new SingleFlight<string, void>();
 
   constructor(nc: NatsConnection, log: Logger) {
     this.#nc = nc;
@@ -70,12 +71,7 @@ export class Invoker {
 
   /** One activation per function at a time from this gateway; concurrent cold requests share it. */
   #activate(name: string): Promise<void> {
-    let pending = this.#activations.get(name);
-    if (!pending) {
-      pending = this.#requestActivation(name).finally(() => this.#activations.delete(name));
-      this.#activations.set(name, pending);
-    }
-    return pending;
+    return this.#activations.run(name, () => this.#requestActivation(name));
   }
 
   async #requestActivation(name: string): Promise<void> {

@@ -24,5 +24,6 @@ export { LIMITS } from "./limits.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, silentLogger } from "./logger.ts";
 export { validateFunctionName } from "./names.ts";
+export { SingleFlight } from "./single-flight.ts";
 export { BUCKETS, HEADERS, QUEUE_GROUPS, SUBJECTS } from "./subjects.ts";
 export { terminate } from "./terminate.ts";

@@ -1,5 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ErrorCode, HearthError, isErrorCode, type Logger, SUBJECTS, silentLogger } from "../protocol/index.ts";
+import {
+  type ErrorCode,
+  HearthError,
+  isErrorCode,
+  type Logger,
+  SingleFlight,
+  SUBJECTS,
+  silentLogger,
+} from "../protocol/index.ts";
 import type { NodeRegistry } from "./node-registry.ts";
 import { rankNodesFor } from "./placement.ts";
 
@@ -30,7 +38,7 @@ export class Activator {
   readonly #now: () => number;
   readonly #waitForNodeMs: number;
   readonly #loadTimeoutMs: number;
-  readonly #inFlight = new Map<string, Promise<string>>();
+  readonly #inFlight = new SingleFlight<string, string>();
 
   constructor(options: ActivatorOptions) {
     this.#nc = options.nc;
@@ -43,12 +51,7 @@ export class Activator {
 
   /** Resolves with the id of the node that now holds `fn` warm. */
   activate(fn: string): Promise<string> {
-    let pending = this.#inFlight.get(fn);
-    if (!pending) {
-      pending = this.#place(fn).finally(() => this.#inFlight.delete(fn));
-      this.#inFlight.set(fn, pending);
-    }
-    return pending;
+    return this.#inFlight.run(fn, () => this.#place(fn));
   }
 
   async #place(fn: string): Promise<string> {

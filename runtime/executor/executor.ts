@@ -11,6 +11,7 @@ import {
   LIMITS,
   type Logger,
   QUEUE_GROUPS,
+  SingleFlight,
   SUBJECTS,
   silentLogger,
 } from "../../protocol/index.ts";
@@ -53,8 +54,8 @@ export class Executor {
   /** Shared by every pool; each pool adds its own console sink. */
   readonly #deps: Omit<IsolateDeps, "onConsole">;
   readonly #loaded = new Map<string, LoadedFunction>();
-  readonly #loading = new Map<string, Promise<void>>();
-  readonly #refreshing = new Map<string, Promise<void>>();
+  readonly #loading = new SingleFlight<string, void>();
+  readonly #refreshing = new SingleFlight<string, void>();
   #watch: { stop(): void } | null = null;
 
   constructor(options: ExecutorOptions) {
@@ -90,12 +91,7 @@ export class Executor {
   /** Loads a function and subscribes to its invocations; resolves once requests can reach it. */
   load(name: string): Promise<void> {
     if (this.#loaded.has(name)) return Promise.resolve();
-    let loading = this.#loading.get(name);
-    if (!loading) {
-      loading = this.#load(name).finally(() => this.#loading.delete(name));
-      this.#loading.set(name, loading);
-    }
-    return loading;
+    return this.#loading.run(name, () => this.#load(name));
   }
 
   async #load(name: string): Promise<void> {
@@ -145,16 +141,11 @@ export class Executor {
   #refresh(name: string, version: string): Promise<void> {
     const loaded = this.#loaded.get(name);
     if (!loaded || loaded.pool.fn.version === version) return Promise.resolve();
-    let refreshing = this.#refreshing.get(name);
-    if (!refreshing) {
-      refreshing = (async () => {
-        // The store is the truth: a gateway with a stale cache must not roll a pool back or churn it.
-        const record = await this.#store.get(name);
-        if (record && record.version !== loaded.pool.fn.version) loaded.pool.replace(await this.#functionCode(record));
-      })().finally(() => this.#refreshing.delete(name));
-      this.#refreshing.set(name, refreshing);
-    }
-    return refreshing;
+    return this.#refreshing.run(name, async () => {
+      // The store is the truth: a gateway with a stale cache must not roll a pool back or churn it.
+      const record = await this.#store.get(name);
+      if (record && record.version !== loaded.pool.fn.version) loaded.pool.replace(await this.#functionCode(record));
+    });
   }
 
   async #handle(pool: FunctionPool, msg: Msg): Promise<void> {
