@@ -5,12 +5,12 @@
  * and the median is reported. Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (100).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { buildBundle, freePort, HearthClient } from "../sdk/index.ts";
+import { startDevCluster } from "../test/support/cli.ts";
 import { cpuMicros, processTree } from "../test/support/proc.ts";
 import { writeWorkerdConfig } from "./peers/workerd-config.ts";
 import { type LoadResult, runWrk } from "./wrk.ts";
@@ -101,35 +101,19 @@ async function startWorkerd(): Promise<Target> {
 }
 
 async function startHearth(): Promise<{ target: Target; client: HearthClient }> {
-  const home = mkdtempSync(join(tmpdir(), "hearth-bench-"));
-  const port = await freePort();
-  const token = "bench";
-  const child = pinned(process.execPath, [join(ROOT, "sdk/cli/main.ts"), "dev"], {
-    env: {
-      ...process.env,
-      HEARTH_HOME: home,
-      HEARTH_PORT: String(port),
-      HEARTH_TOKEN: token,
-      HEARTH_LOG_LEVEL: "warn",
-      NATS_URL: "",
-    },
-  });
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/readyz`, child);
-  const client = new HearthClient({ url: base, token });
+  const cluster = await startDevCluster({}, { cpu: 1 });
+  const client = new HearthClient({ url: cluster.url, token: cluster.token });
   await client.deploy("hello", await buildBundle(HELLO));
-  const url = `${base}/fn/hello`;
-  await waitForHttp(url, child);
-  const stop = stopper(child);
+  const url = `${cluster.url}/fn/hello`;
+  await waitForHttp(url, cluster.process);
   return {
     client,
     target: {
       name: "Hearth (gateway → NATS → executor isolate)",
       url,
-      pids: () => processTree(child.pid as number),
+      pids: () => processTree(cluster.process.pid as number),
       stop: async () => {
-        await stop();
-        rmSync(home, { recursive: true, force: true });
+        await cluster.stop();
       },
     },
   };

@@ -19,12 +19,17 @@ export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-/** Runs `stop` once on SIGINT or SIGTERM, then exits; a second signal exits at once. */
+/**
+ * Runs `stop` once on SIGINT or SIGTERM, then exits 0 (1 if stop failed). Ctrl-C under `hearth dev`
+ * delivers SIGINT to every process and then dev's own SIGTERM: a different second signal is ignored so
+ * the shutdown stays graceful; the same signal twice (a second Ctrl-C) exits at once.
+ */
 export function onShutdownSignal(log: Logger, stop: () => Promise<void>): void {
-  let stopping = false;
+  let first: NodeJS.Signals | null = null;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
+    if (first === signal) process.exit(1);
+    if (first !== null) return;
+    first = signal;
     log.info({ signal }, "shutting down");
     stop().then(
       () => process.exit(0),

@@ -283,7 +283,8 @@ describe("shutdown", () => {
     const executors = childPids(own.pids["worker-1"] as number);
     expect(executors.length).toBeGreaterThan(0);
     expect([...pids, ...executors].every(isAlive)).toBe(true);
-    expect(await own.stop()).toBe(0);
+    const exit = await own.stop();
+    expect(exit, `hearth dev output:\n${own.output()}`).toEqual({ code: 0, signal: null });
     expect([...pids, ...executors].filter(isAlive)).toEqual([]);
   });
 });

@@ -137,14 +137,20 @@ const dev: Command = {
   async run(args, out) {
     parse(args, {});
     let exitCode = 0;
-    let stopping: Promise<void> | null = null;
+    const stopped = Promise.withResolvers<void>();
+    // cluster.stop() is idempotent, so a second Ctrl-C just waits for the same shutdown.
+    const stop = (code: number) => {
+      exitCode ||= code;
+      cluster.stop().then(stopped.resolve, stopped.reject);
+    };
     const cluster = await startLocalCluster({
       onComponentExit: (role, code, signal) => {
         out.error(new Error(`${role} stopped unexpectedly (code ${code}, signal ${signal}); stopping the cluster`));
-        exitCode = 1;
-        stopping ??= cluster.stop();
+        stop(1);
       },
     });
+    process.on("SIGINT", () => stop(0));
+    process.on("SIGTERM", () => stop(0));
     out.result({ url: cluster.url, natsUrl: cluster.natsUrl, tokenPath: cluster.tokenPath, pids: cluster.pids });
     out.info(`✔ Hearth is running at ${cluster.url}`);
     out.info(`  NATS: ${cluster.natsUrl}`);
@@ -154,20 +160,7 @@ const dev: Command = {
         : "  Admin token: from HEARTH_TOKEN",
     );
     out.info("  Deploy: npx hearth deploy ./hello.ts --name hello — Ctrl-C stops everything.");
-    await new Promise<void>((resolve) => {
-      const onSignal = () => {
-        stopping ??= cluster.stop();
-        void stopping.then(resolve);
-      };
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
-      const poll = setInterval(() => {
-        if (stopping) {
-          clearInterval(poll);
-          void stopping.then(resolve);
-        }
-      }, 200);
-    });
+    await stopped.promise;
     return exitCode;
   },
 };

@@ -46,12 +46,18 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const natsUrl = nats?.url ?? (env.NATS_URL as string);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  // Until startup completes, a dying component fails startLocalCluster itself (waitUntilReady).
+  let started = false;
 
-  const stop = async () => {
-    if (stopping) return;
+  // The same promise for every caller, so "stopped" always means every child is gone.
+  let stopped: Promise<void> | null = null;
+  const stop = () => {
     stopping = true;
-    await Promise.all([...children.values()].map((child) => terminate(child, STOP_GRACE_MS)));
-    await nats?.stop();
+    stopped ??= (async () => {
+      await Promise.all([...children.values()].map((child) => terminate(child, STOP_GRACE_MS)));
+      await nats?.stop();
+    })();
+    return stopped;
   };
 
   try {
@@ -63,13 +69,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       });
       children.set(role, child);
       child.once("exit", (code, signal) => {
-        if (!stopping) options.onComponentExit?.(role, code, signal);
+        if (started && !stopping) options.onComponentExit?.(role, code, signal);
       });
     }
     const url = `http://127.0.0.1:${port}`;
     await waitUntilReady(url, children);
     const pids: Record<string, number | undefined> = { "nats-server": nats?.pid };
     for (const [role, child] of children) pids[role] = child.pid;
+    started = true;
     return { url, token, tokenPath: savedAt, natsUrl, pids, stop };
   } catch (err) {
     await stop();

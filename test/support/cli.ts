@@ -41,16 +41,24 @@ export interface DevCluster {
   pids: Record<string, number>;
   /** What the cluster printed so far (for failure messages). */
   output(): string;
-  /** SIGTERM to `hearth dev`; resolves with its exit code. */
-  stop(): Promise<number | null>;
+  /** SIGTERM to `hearth dev`; resolves with how it exited. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `hearth dev --json` as a real process tree, on free ports, in a temp HEARTH_HOME. */
-export async function startDevCluster(env: NodeJS.ProcessEnv = {}): Promise<DevCluster> {
+/**
+ * Starts `hearth dev --json` as a real process tree, on free ports, in a temp HEARTH_HOME.
+ * `cpu` pins the whole tree to one core (taskset), as the benchmark does.
+ */
+export async function startDevCluster(
+  env: NodeJS.ProcessEnv = {},
+  options: { cpu?: number } = {},
+): Promise<DevCluster> {
   const home = mkdtempSync(join(tmpdir(), "hearth-home-"));
   const token = `test-${Math.random().toString(36).slice(2)}`;
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, "dev", "--json"], {
+  const command = [process.execPath, CLI, "dev", "--json"];
+  if (options.cpu !== undefined) command.unshift("taskset", "-c", String(options.cpu));
+  const child = spawn(command[0] as string, command.slice(1), {
     env: {
       ...process.env,
       HEARTH_HOME: home,
@@ -63,18 +71,23 @@ export async function startDevCluster(env: NodeJS.ProcessEnv = {}): Promise<DevC
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
   const started = new Promise<{ url: string; pids: Record<string, number> }>((resolve, reject) => {
     child.stdout.on("data", (d: Buffer) => {
       output += d;
-      for (const line of output.split("\n")) {
+      // Only whole lines: a chunk may end in the middle of the JSON line.
+      for (const line of output.split("\n").slice(0, -1)) {
         if (line.startsWith('{"url"')) resolve(JSON.parse(line));
       }
     });
     child.stderr.on("data", (d: Buffer) => {
       output += d;
     });
-    void exited.then((code) => reject(new Error(`hearth dev exited with ${code} before it was ready:\n${output}`)));
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`hearth dev exited (code ${code}, signal ${signal}) before it was ready:\n${output}`)),
+    );
   });
   const { url, pids } = await started;
   return {
@@ -86,9 +99,9 @@ export async function startDevCluster(env: NodeJS.ProcessEnv = {}): Promise<DevC
     output: () => output,
     stop: async () => {
       child.kill("SIGTERM");
-      const code = await exited;
+      const how = await exited;
       rmSync(home, { recursive: true, force: true });
-      return code;
+      return how;
     },
   };
 }
