@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { FunctionStore, LIMITS, type Logger, SUBJECTS, silentLogger, type WorkerHeartbeat } from "../protocol/index.ts";
+import { FunctionStore, LIMITS, type Logger, parseHeartbeat, SUBJECTS, silentLogger } from "../protocol/index.ts";
 import { createTokenCheck } from "./auth.ts";
 import { createHandler } from "./handler.ts";
 import type { HttpRequest, HttpResponse } from "./http-types.ts";
@@ -49,10 +49,11 @@ export class Gateway {
   async start(): Promise<string> {
     const { nc } = this.#options;
     const store = await FunctionStore.open(nc);
-    await this.#routes.follow(store);
+    // A broken watch leaves the cache stale, not wrong for long: misses fall back to a KV read.
+    await this.#routes.follow(store, (err) => this.#log.error({ err }, "function watch failed; route cache is stale"));
     this.#heartbeats = nc.subscribe(SUBJECTS.heartbeat, {
       callback: (err, msg) => {
-        if (!err && msg.json<WorkerHeartbeat>().id) this.#lastWorkerBeatMs = Date.now();
+        if (!err && parseHeartbeat(msg.data)) this.#lastWorkerBeatMs = Date.now();
       },
     });
     this.#handle = createHandler({

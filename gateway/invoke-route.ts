@@ -1,4 +1,4 @@
-import type { FunctionRecord, HeaderPairs, RequestHead } from "../protocol/index.ts";
+import { type FunctionRecord, type HeaderPairs, HearthError, type RequestHead } from "../protocol/index.ts";
 import { errorResponse } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, headerValue } from "./http-types.ts";
 import type { Invoker } from "./invoker.ts";
@@ -16,6 +16,8 @@ const HOP_BY_HOP = new Set([
   "x-forwarded-proto",
   "x-forwarded-prefix",
 ]);
+/** A DNS name, IPv4 or bracketed IPv6 literal, with an optional port. */
+const VALID_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 /** Also dropped from responses: Node computes the length of the body it sends. */
 const RESPONSE_DROPPED = new Set([...HOP_BY_HOP, "content-length"]);
 
@@ -25,6 +27,8 @@ const RESPONSE_DROPPED = new Set([...HOP_BY_HOP, "content-length"]);
  */
 export function requestHeadFor(req: HttpRequest, name: string, rest: string): RequestHead {
   const host = headerValue(req, "host") ?? "localhost";
+  // The host becomes part of request.url: anything but a plain host[:port] would garble the URL.
+  if (!VALID_HOST.test(host)) throw new HearthError("ERR_BAD_REQUEST", `Invalid Host header ${JSON.stringify(host)}`);
   const headers: HeaderPairs = [];
   let forwardedFor: string | undefined;
   for (const pair of req.headers) {

@@ -5,11 +5,11 @@ export class RouteTable {
   readonly #records = new Map<string, FunctionRecord>();
   #watch: { stop(): void } | null = null;
 
-  async follow(store: FunctionStore): Promise<void> {
+  async follow(store: FunctionStore, onError: (err: unknown) => void): Promise<void> {
     this.#watch = await store.watch((change) => {
       if (change.kind === "put") this.set(change.record.name, change.record);
       else this.set(change.name, null);
-    });
+    }, onError);
   }
 
   get(name: string): FunctionRecord | undefined {

@@ -83,9 +83,12 @@ export class FunctionStore {
    * Calls `onChange` for every current record, then for every later change, until the returned
    * `stop` is called. Watchers keep caches (gateway routes, loaded pools) in step with deploys.
    */
-  async watch(onChange: (change: FunctionChange) => void): Promise<{ stop(): void }> {
+  async watch(
+    onChange: (change: FunctionChange) => void,
+    onError: (err: unknown) => void = () => {},
+  ): Promise<{ stop(): void }> {
     const iter = await this.#kv.watch();
-    void (async () => {
+    (async () => {
       for await (const entry of iter) {
         onChange(
           entry.operation === "PUT"
@@ -93,7 +96,7 @@ export class FunctionStore {
             : { kind: "delete", name: entry.key },
         );
       }
-    })();
+    })().catch(onError);
     return { stop: () => iter.stop() };
   }
 }

@@ -12,6 +12,7 @@ export type { FunctionRecord } from "./function-record.ts";
 export type { FunctionChange } from "./function-store.ts";
 export { FunctionStore } from "./function-store.ts";
 export type { WorkerHeartbeat } from "./heartbeat.ts";
+export { parseHeartbeat } from "./heartbeat.ts";
 export type { HeaderPairs, InvocationMessage, InvocationReply, RequestHead, ResponseHead } from "./invocation.ts";
 export {
   decodeInvocation,

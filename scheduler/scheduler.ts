@@ -2,11 +2,11 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import {
   codeOf,
   type Logger,
+  parseHeartbeat,
   QUEUE_GROUPS,
   SUBJECTS,
   silentLogger,
   validateFunctionName,
-  type WorkerHeartbeat,
 } from "../protocol/index.ts";
 import { Activator } from "./activator.ts";
 import { NodeRegistry } from "./node-registry.ts";
@@ -48,7 +48,8 @@ export class Scheduler {
     this.#subscriptions.push(
       this.#nc.subscribe(SUBJECTS.heartbeat, {
         callback: (err, msg) => {
-          if (!err) this.registry.observe(msg.json<WorkerHeartbeat>(), this.#now());
+          const beat = err ? null : parseHeartbeat(msg.data);
+          if (beat) this.registry.observe(beat, this.#now());
         },
       }),
       this.#nc.subscribe(SUBJECTS.activate, {

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Gateway, type HttpRequest } from "../gateway/index.ts";
-import { connectNats } from "../protocol/index.ts";
+import { connectNats, SUBJECTS } from "../protocol/index.ts";
 import { Worker } from "../runtime/index.ts";
 import { Scheduler } from "../scheduler/index.ts";
 import { HearthClient, type NatsServer, startNatsServer } from "../sdk/index.ts";
@@ -107,5 +107,38 @@ describe("scale from zero and executor crashes", () => {
     expect(res.status).toBe(200);
     expect(worker.executorPids[0]).not.toBe(before);
     expect((await gateway.handle(get("/readyz"))).status).toBe(200);
+  });
+
+  it("a Host header that is not host[:port] is a 400, not a function error", async () => {
+    const res = await gateway.handle({ ...get("/fn/echo"), headers: [["host", "evil.test/x?y"]] });
+    expect(res.status).toBe(400);
+    expect(json(res.body).error.code).toBe("ERR_BAD_REQUEST");
+  });
+
+  it("garbage on the heartbeat subject is ignored and the scheduler keeps placing functions", async () => {
+    nc.publish(SUBJECTS.heartbeat, "not json");
+    nc.publish(SUBJECTS.heartbeat, JSON.stringify({ id: 5, functions: "x" }));
+    await nc.flush();
+    const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
+    await hearth.deploy("after-garbage", { code: `export default { fetch() { return new Response("fine"); } };` });
+    expect((await gateway.handle(get("/fn/after-garbage"))).status).toBe(200);
+  });
+
+  it("a responder that never answers (a dead executor) ends in 504 after the timeout plus grace", async () => {
+    const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
+    await hearth.deploy("silent", {
+      code: `export default { fetch() { return new Response("x"); } };`,
+      timeoutMs: 100,
+    });
+    // Stands in for an executor that took the request and died: subscribed, never replies.
+    const blackHole = nc.subscribe(SUBJECTS.invoke("silent"), { callback: () => {} });
+    await nc.flush();
+    try {
+      const res = await gateway.handle(get("/fn/silent"));
+      expect(res.status).toBe(504);
+      expect(json(res.body).error.code).toBe("ERR_FUNCTION_TIMEOUT");
+    } finally {
+      blackHole.unsubscribe();
+    }
   });
 });

@@ -78,10 +78,13 @@ export class Executor {
 
   /** Starts following deploys and removals of the functions this executor holds. */
   async start(): Promise<void> {
-    this.#watch = await this.#store.watch((change) => {
-      if (change.kind === "delete") this.unload(change.name);
-      else if (this.#loaded.has(change.record.name)) void this.#refresh(change.record.name, change.record.version);
-    });
+    this.#watch = await this.#store.watch(
+      (change) => {
+        if (change.kind === "delete") this.unload(change.name);
+        else if (this.#loaded.has(change.record.name)) void this.#refresh(change.record.name, change.record.version);
+      },
+      (err) => this.#log.error({ err }, "function watch failed; pools refresh only on version mismatch"),
+    );
   }
 
   get functions(): string[] {
