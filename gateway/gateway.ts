@@ -38,6 +38,7 @@ export class Gateway {
   #heartbeats: Subscription | null = null;
   #lastWorkerBeatMs = 0;
   #handle: ((req: HttpRequest) => Promise<HttpResponse>) | null = null;
+  #invoker: Invoker | null = null;
 
   constructor(options: GatewayOptions) {
     this.#options = options;
@@ -56,10 +57,11 @@ export class Gateway {
         if (!err && parseHeartbeat(msg.data)) this.#lastWorkerBeatMs = Date.now();
       },
     });
+    this.#invoker = new Invoker(nc, this.#log);
     this.#handle = createHandler({
       store,
       routes: this.#routes,
-      invoker: new Invoker(nc, this.#log),
+      invoker: this.#invoker,
       checkToken: createTokenCheck(this.#options.token),
       readiness: () => this.#readiness(),
       log: this.#log,
@@ -110,6 +112,7 @@ export class Gateway {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    this.#invoker?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

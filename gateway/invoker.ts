@@ -1,4 +1,4 @@
-import { type NatsConnection, nuid, RequestError, TimeoutError } from "@nats-io/transport-node";
+import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import {
   decodeReply,
   encodeInvocation,
@@ -11,6 +11,7 @@ import {
   SingleFlight,
   SUBJECTS,
 } from "../protocol/index.ts";
+import { NoReplyError, RequestMux } from "./request-mux.ts";
 
 /** Extra time past the function's own timeout for the reply to travel back. */
 const REPLY_GRACE_MS = 2_000;
@@ -30,12 +31,12 @@ export interface InvokeResult {
  * request takes the cold path: ask the scheduler to place the function, then send again.
  */
 export class Invoker {
-  readonly #nc: NatsConnection;
+  readonly #mux: RequestMux;
   readonly #log: Logger;
   readonly #activations = new SingleFlight<string, void>();
 
   constructor(nc: NatsConnection, log: Logger) {
-    this.#nc = nc;
+    this.#mux = new RequestMux(nc);
     this.#log = log;
   }
 
@@ -45,14 +46,14 @@ export class Invoker {
     const timeout = record.timeoutMs + REPLY_GRACE_MS;
     for (let activations = 0; ; activations++) {
       try {
-        const msg = await this.#nc.request(SUBJECTS.invoke(record.name), body, { headers, timeout });
+        const msg = await this.#mux.request(SUBJECTS.invoke(record.name), body, { headers, timeoutMs: timeout });
         return { invocationId, reply: decodeReply(msg) };
       } catch (err) {
         if (isNoResponders(err) && activations < MAX_ACTIVATIONS) {
           await this.#activate(record.name);
           continue;
         }
-        if (err instanceof TimeoutError || (err as Error).cause instanceof TimeoutError) {
+        if (err instanceof NoReplyError && err.reason === "timeout") {
           // The executor enforces the timeout itself; getting here means it died or NATS lost the reply.
           return {
             invocationId,
@@ -78,7 +79,9 @@ export class Invoker {
     const started = performance.now();
     let reply: { ok: boolean; code?: string; message?: string };
     try {
-      const msg = await this.#nc.request(SUBJECTS.activate, JSON.stringify({ name }), { timeout: ACTIVATE_TIMEOUT_MS });
+      const msg = await this.#mux.request(SUBJECTS.activate, JSON.stringify({ name }), {
+        timeoutMs: ACTIVATE_TIMEOUT_MS,
+      });
       reply = msg.json();
     } catch (err) {
       if (isNoResponders(err)) throw new HearthError("ERR_NO_CAPACITY", "No scheduler is running", { cause: err });
@@ -94,8 +97,13 @@ export class Invoker {
     }
     this.#log.debug({ fn: name, ms: performance.now() - started }, "cold start: function activated");
   }
+
+  /** Fails requests still waiting for a reply (the gateway is shutting down). */
+  close(): void {
+    this.#mux.close();
+  }
 }
 
 function isNoResponders(err: unknown): boolean {
-  return err instanceof RequestError && err.isNoResponders();
+  return err instanceof NoReplyError && err.reason === "no-responders";
 }
