@@ -38,7 +38,9 @@ export function requestHeadFor(req: HttpRequest, name: string, rest: string): Re
   headers.push(["x-forwarded-host", host], ["x-forwarded-proto", "http"], ["x-forwarded-prefix", `/fn/${name}`]);
   const chain = [forwardedFor, req.remoteAddress].filter(Boolean).join(", ");
   if (chain) headers.push(["x-forwarded-for", chain]);
-  return { method: req.method, url: `http://${host}${rest}`, headers };
+  // Normalized here by Node's native WHATWG parser, so the isolate need not parse it again.
+  // Concatenated, not resolved against a base: a rest of `//other.host/` must stay a path.
+  return { method: req.method, url: new URL(`http://${host}${rest}`).href, headers };
 }
 
 /** Runs one invocation and turns its reply into the HTTP response. */

@@ -72,6 +72,14 @@ describe("deploy with the SDK, invoke over HTTP", () => {
     }
   });
 
+  it("normalizes the URL the function sees, and a path that looks like a host stays a path", async () => {
+    const dotted = (await call("/fn/hello/a/./b/../c%7e?q=%20")).json();
+    expect(new URL(dotted.url).pathname).toBe("/a/c%7e");
+    const sneaky = (await call("/fn/hello//evil.test/x")).json();
+    expect(new URL(sneaky.url).host).toBe(new URL(cluster.url).host);
+    expect(new URL(sneaky.url).pathname).toBe("//evil.test/x");
+  });
+
   it("serves concurrent requests", async () => {
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => call(`/fn/hello/c/${i}`)));
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));

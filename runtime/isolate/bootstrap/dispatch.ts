@@ -1,4 +1,4 @@
-import { Request } from "./request.ts";
+import { type Request, requestFromHost } from "./request.ts";
 import { Response } from "./response.ts";
 
 interface FetchHandler {
@@ -69,7 +69,7 @@ export function createDispatcher(module: unknown, env: Readonly<Record<string, s
     const head = JSON.parse(requestJson) as { method: string; url: string; headers: Array<[string, string]> };
     tracker.begin(id);
     try {
-      const request = new Request(head.url, { method: head.method, headers: head.headers, body });
+      const request = requestFromHost(head, body);
       const ctx: ExecutionContext = {
         waitUntil(promise) {
           // Keep the rejection from surfacing as unhandled; the work itself continues after the response.
