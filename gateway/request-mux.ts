@@ -1,4 +1,5 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { WriteCoalescer } from "../protocol/index.ts";
 
 /** Why a request got no reply. */
 export type NoReplyReason = "timeout" | "no-responders" | "closed";
@@ -31,6 +32,7 @@ export class RequestMux {
   readonly #prefix: string;
   readonly #pending = new Map<string, Pending>();
   readonly #subscription: Subscription;
+  readonly #writes = new WriteCoalescer();
   #next = 0;
 
   constructor(nc: NatsConnection) {
@@ -48,7 +50,9 @@ export class RequestMux {
         reject(new NoReplyError("timeout", subject));
       }, options.timeoutMs);
       this.#pending.set(token, { resolve, reject, timer, subject });
-      this.#nc.publish(subject, data, { reply: this.#prefix + token, headers: options.headers });
+      this.#writes.defer(() =>
+        this.#nc.publish(subject, data, { reply: this.#prefix + token, headers: options.headers }),
+      );
     });
   }
 

@@ -28,3 +28,4 @@ export { validateFunctionName } from "./names.ts";
 export { SingleFlight } from "./single-flight.ts";
 export { BUCKETS, HEADERS, QUEUE_GROUPS, SUBJECTS } from "./subjects.ts";
 export { terminate } from "./terminate.ts";
+export { WriteCoalescer } from "./write-coalescer.ts";

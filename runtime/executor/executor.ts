@@ -14,6 +14,7 @@ import {
   SingleFlight,
   SUBJECTS,
   silentLogger,
+  WriteCoalescer,
 } from "../../protocol/index.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
 import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
@@ -54,6 +55,7 @@ export class Executor {
   /** Shared by every pool; each pool adds its own console sink. */
   readonly #deps: Omit<IsolateDeps, "onConsole">;
   readonly #loaded = new Map<string, LoadedFunction>();
+  readonly #writes = new WriteCoalescer();
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
   #watch: { stop(): void } | null = null;
@@ -169,7 +171,8 @@ export class Executor {
           );
           return;
         }
-        msg.respond(outcome.body, { headers: encodeResponseHeaders(outcome.head) });
+        const headers = encodeResponseHeaders(outcome.head);
+        this.#writes.defer(() => msg.respond(outcome.body, { headers }));
         return;
       }
       const log = this.#log.child({ fn: pool.fn.name, invocationId: inv.id });
