@@ -56,6 +56,8 @@ export class Executor {
   readonly #deps: Omit<IsolateDeps, "onConsole">;
   readonly #loaded = new Map<string, LoadedFunction>();
   readonly #writes = new WriteCoalescer();
+  #inFlight = 0;
+  #idle: PromiseWithResolvers<void> | null = null;
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
   #watch: { stop(): void } | null = null;
@@ -155,6 +157,7 @@ export class Executor {
 
   async #handle(pool: FunctionPool, msg: Msg): Promise<void> {
     let invocationId: string | undefined;
+    this.#inFlight++;
     try {
       const inv = decodeInvocation(msg);
       invocationId = inv.id;
@@ -186,6 +189,8 @@ export class Executor {
     } catch (err) {
       this.#log.error({ err, fn: pool.fn.name, invocationId }, "invocation handling failed");
       this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err), invocationId);
+    } finally {
+      if (--this.#inFlight === 0) this.#idle?.resolve();
     }
   }
 
@@ -196,17 +201,27 @@ export class Executor {
 
   #replyError(msg: Msg, code: ErrorCode, message: string, errorId?: string): void {
     const [headers, payload] = encodeErrorReply(code, message, errorId);
-    msg.respond(payload, { headers });
+    this.#writes.defer(() => msg.respond(payload, { headers }));
   }
 
   #onConsole(fn: string, level: string, message: string, invocationId: string | null): void {
     this.#log[CONSOLE_LEVELS[level] ?? "info"]({ fn, invocationId, source: "console", consoleLevel: level }, message);
   }
 
-  /** Stops taking invocations, lets in-flight ones reply, then frees every isolate. */
-  async close(): Promise<void> {
+  /**
+   * Stops taking invocations, lets in-flight ones reply, then frees every isolate. The grace stays
+   * under the supervisor's 5 s before SIGKILL; longer-running invocations are cut off.
+   */
+  async close(graceMs = 4_000): Promise<void> {
     this.#watch?.stop();
     await Promise.all([...this.#loaded.values()].map((l) => l.subscription.drain()));
+    if (this.#inFlight > 0) {
+      this.#idle = Promise.withResolvers<void>();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#idle.promise, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // let deferred replies go out
     for (const name of [...this.#loaded.keys()]) this.unload(name);
   }
 }
