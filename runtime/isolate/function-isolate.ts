@@ -1,6 +1,8 @@
+import { randomFillSync } from "node:crypto";
 import ivm from "isolated-vm";
 import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
 import type { CodeCache } from "./code-cache.ts";
+import { TimerHost } from "./timer-host.ts";
 
 /** Everything an isolate needs to run one deployed function. */
 export interface FunctionCode {
@@ -41,6 +43,18 @@ type DispatchResult =
   | { status: unknown; headers: unknown; body: ArrayBuffer | null }
   | { error: { code: string; message: string; name?: string; stack?: string } };
 
+/** Live timers per isolate; the bootstrap throws RangeError past it (bootstrap/timers.ts). */
+const MAX_LIVE_TIMERS = 10_000;
+/** Random bytes per host call; the bootstrap draws crypto randomness from them (bootstrap/crypto.ts). */
+const MAX_ENTROPY_BYTES = 65_536;
+
+/** Fresh CSPRNG bytes for the isolate, as a standalone ArrayBuffer (a Buffer may be a pooled slab). */
+function entropy(bytes: number): ArrayBuffer {
+  const out = new Uint8Array(Math.min(Math.max(0, bytes | 0), MAX_ENTROPY_BYTES));
+  randomFillSync(out);
+  return out.buffer;
+}
+
 /** User code gets this long to run its top level and bind its handler. */
 const STARTUP_TIMEOUT_MS = 1_000;
 const EMPTY = new Uint8Array(0);
@@ -56,34 +70,49 @@ export class FunctionIsolate {
   readonly fn: FunctionCode;
   readonly #isolate: ivm.Isolate;
   readonly #dispatch: ivm.Reference;
+  readonly #timers: TimerHost;
   #inFlight = 0;
   #disposeReason: ErrorCode | null = null;
 
-  private constructor(fn: FunctionCode, isolate: ivm.Isolate, dispatch: ivm.Reference) {
+  private constructor(fn: FunctionCode, isolate: ivm.Isolate, dispatch: ivm.Reference, timers: TimerHost) {
     this.fn = fn;
     this.#isolate = isolate;
     this.#dispatch = dispatch;
+    this.#timers = timers;
   }
 
   /** Builds a warm isolate; throws ERR_FUNCTION_INVALID when the function's top level fails. */
   static async create(fn: FunctionCode, deps: IsolateDeps): Promise<FunctionIsolate> {
     const isolate = new ivm.Isolate({ memoryLimit: fn.memoryMb, onCatastrophicError: deps.onCatastrophicError });
+    const timers = new TimerHost({ maxTimers: MAX_LIVE_TIMERS, callbackTimeoutMs: fn.timeoutMs });
     try {
       const context = await isolate.createContext();
-      await context.global.set("__hearth_host_log", new ivm.Callback(deps.onConsole, { ignored: true }));
+      const jail = context.global;
+      // The bridge (runtime/isolate/bootstrap/host.ts): the bootstrap captures and deletes these.
+      await Promise.all([
+        jail.set("__hearth_log", new ivm.Callback(deps.onConsole, { ignored: true })),
+        jail.set("__hearth_timer_set", new ivm.Callback(timers.set, { ignored: true })),
+        jail.set("__hearth_timer_clear", new ivm.Callback(timers.clear, { ignored: true })),
+        jail.set("__hearth_entropy", new ivm.Callback(entropy)),
+      ]);
       const bootstrap = await deps.cache.compile(isolate, deps.bootstrapSource, "bootstrap", "hearth:bootstrap.js");
       await bootstrap.run(context);
-      const init: ivm.Reference = await context.global.get("__hearth_init", { reference: true });
-      await context.global.delete("__hearth_init");
+      const [init, fire]: ivm.Reference[] = await Promise.all([
+        jail.get("__hearth_init", { reference: true }),
+        jail.get("__hearth_timer_fire", { reference: true }),
+      ]);
+      timers.bind(fire as ivm.Reference);
+      await Promise.all([jail.delete("__hearth_init"), jail.delete("__hearth_timer_fire")]);
       const user = await deps.cache.compile(isolate, fn.code, fn.digest, `${fn.name}.js`);
       await user.run(context, { timeout: STARTUP_TIMEOUT_MS });
-      const dispatch: ivm.Reference = await init.apply(undefined, [JSON.stringify(fn.env)], {
+      const dispatch: ivm.Reference = await (init as ivm.Reference).apply(undefined, [JSON.stringify(fn.env)], {
         result: { reference: true },
         timeout: STARTUP_TIMEOUT_MS,
       });
-      init.release();
-      return new FunctionIsolate(fn, isolate, dispatch);
+      (init as ivm.Reference).release();
+      return new FunctionIsolate(fn, isolate, dispatch, timers);
     } catch (err) {
+      timers.dispose();
       if (!isolate.isDisposed) isolate.dispose();
       throw new HearthError("ERR_FUNCTION_INVALID", `Function ${fn.name} failed to load: ${messageOf(err)}`, {
         cause: err,
@@ -132,6 +161,7 @@ export class FunctionIsolate {
   /** Frees the isolate at once; in-flight calls reject. Idempotent. */
   dispose(reason: ErrorCode = "ERR_INTERNAL"): void {
     this.#disposeReason ??= reason;
+    this.#timers.dispose();
     if (!this.#isolate.isDisposed) this.#isolate.dispose();
   }
 

@@ -1,69 +1,159 @@
 /**
- * Buffered request/response bodies (WHATWG Fetch "body mixin"). Bodies arrive from the host whole,
- * so they are kept as bytes; streaming bodies come with the streams work (issue 3).
+ * Request/response bodies (WHATWG Fetch "body mixin"). A body is bytes (what arrives from the host
+ * and what most functions return) or a ReadableStream; `.body` always offers a stream. The host
+ * receives a response body whole (`readForHost`); streaming it out chunk by chunk is future work.
  */
 import { TextDecoder, TextEncoder } from "@exodus/bytes/encoding-lite.js";
+import { ReadableStream } from "web-streams-polyfill";
+import { Blob } from "./blob.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
-export type BodySource = string | ArrayBuffer | ArrayBufferView | URLSearchParams | null | undefined;
+export type BodySource =
+  | string
+  | ArrayBuffer
+  | ArrayBufferView
+  | URLSearchParams
+  | Blob
+  | ReadableStream<Uint8Array>
+  | null
+  | undefined;
 
-/** Turns a BodyInit into bytes and the content type the spec implies for it. */
-export function extractBody(init: BodySource): { bytes: Uint8Array | null; contentType: string | null } {
-  if (init === null || init === undefined) return { bytes: null, contentType: null };
-  if (typeof init === "string") return { bytes: encoder.encode(init), contentType: "text/plain;charset=UTF-8" };
-  if (init instanceof URLSearchParams) {
-    return { bytes: encoder.encode(init.toString()), contentType: "application/x-www-form-urlencoded;charset=UTF-8" };
-  }
-  if (init instanceof ArrayBuffer) return { bytes: new Uint8Array(init.slice(0)), contentType: null };
-  if (ArrayBuffer.isView(init)) {
-    const view = new Uint8Array(init.buffer, init.byteOffset, init.byteLength);
-    return { bytes: view.slice(), contentType: null };
-  }
-  // Anything else is stringified, as browsers do for e.g. numbers and plain objects.
-  return { bytes: encoder.encode(String(init)), contentType: "text/plain;charset=UTF-8" };
+export interface ExtractedBody {
+  readonly bytes: Uint8Array | null;
+  readonly stream: ReadableStream<Uint8Array> | null;
+  readonly contentType: string | null;
 }
 
-/** Base class of Request and Response: owns the bytes and the read-once rule. */
+/** Turns a BodyInit into bytes or a stream, and the content type the spec implies for it. */
+export function extractBody(init: BodySource): ExtractedBody {
+  if (init === null || init === undefined) return { bytes: null, stream: null, contentType: null };
+  if (typeof init === "string")
+    return { bytes: encoder.encode(init), stream: null, contentType: "text/plain;charset=UTF-8" };
+  if (init instanceof URLSearchParams) {
+    return {
+      bytes: encoder.encode(init.toString()),
+      stream: null,
+      contentType: "application/x-www-form-urlencoded;charset=UTF-8",
+    };
+  }
+  if (init instanceof Blob) return { bytes: init.bytesNow().slice(), stream: null, contentType: init.type || null };
+  if (init instanceof ReadableStream) return { bytes: null, stream: init, contentType: null };
+  if (init instanceof ArrayBuffer) return { bytes: new Uint8Array(init.slice(0)), stream: null, contentType: null };
+  if (ArrayBuffer.isView(init)) {
+    return {
+      bytes: new Uint8Array(init.buffer, init.byteOffset, init.byteLength).slice(),
+      stream: null,
+      contentType: null,
+    };
+  }
+  // Anything else is stringified, as browsers do for e.g. numbers and plain objects.
+  return { bytes: encoder.encode(String(init)), stream: null, contentType: "text/plain;charset=UTF-8" };
+}
+
+/** Reads a byte stream to the end. Chunks must be BufferSources, as the Fetch spec requires. */
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const chunk: unknown = value;
+    let bytes: Uint8Array;
+    if (chunk instanceof Uint8Array) bytes = chunk;
+    else if (chunk instanceof ArrayBuffer) bytes = new Uint8Array(chunk);
+    else if (ArrayBuffer.isView(chunk)) bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    else throw new TypeError("Body stream chunks must be Uint8Array (or another BufferSource)");
+    chunks.push(bytes);
+    size += bytes.byteLength;
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return all;
+}
+
+/** Base class of Request and Response: owns the body and the read-once rule. */
 export class Body {
   #bytes: Uint8Array | null;
+  #stream: ReadableStream<Uint8Array> | null;
   #used = false;
 
-  constructor(bytes: Uint8Array | null) {
+  constructor(bytes: Uint8Array | null, stream: ReadableStream<Uint8Array> | null = null) {
     this.#bytes = bytes;
+    this.#stream = stream;
+  }
+
+  /** The body as a stream (created on first access for byte bodies), or null when there is none. */
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#stream === null && this.#bytes !== null) {
+      const bytes = this.#bytes;
+      this.#bytes = null;
+      this.#stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          if (bytes.byteLength > 0) controller.enqueue(bytes);
+          controller.close();
+        },
+      });
+    }
+    return this.#stream;
   }
 
   get bodyUsed(): boolean {
     return this.#used;
   }
 
-  /** Not part of the web API: the host-facing way to read the body without consuming it. */
-  peekBytes(): Uint8Array | null {
-    return this.#bytes;
-  }
-
-  #consume(): Uint8Array {
-    // Callers are async methods, so this throw surfaces as a rejected promise, as the spec says.
+  async #consume(): Promise<Uint8Array> {
     if (this.#used) throw new TypeError("Body has already been used");
+    if (this.#stream?.locked) throw new TypeError("Body stream is locked");
     this.#used = true;
-    return this.#bytes ?? new Uint8Array(0);
+    return this.#stream ? readAll(this.#stream) : (this.#bytes ?? EMPTY);
   }
 
   async arrayBuffer(): Promise<ArrayBuffer> {
-    const bytes = this.#consume();
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    return (await this.#consume()).slice().buffer as ArrayBuffer;
   }
 
   async bytes(): Promise<Uint8Array> {
-    return this.#consume().slice();
+    return (await this.#consume()).slice();
   }
 
   async text(): Promise<string> {
-    return decoder.decode(this.#consume());
+    return decoder.decode(await this.#consume());
   }
 
   async json(): Promise<unknown> {
     return JSON.parse(await this.text());
+  }
+
+  async blob(): Promise<Blob> {
+    const type = (this as unknown as { headers?: Headers }).headers?.get("content-type") ?? "";
+    return new Blob([await this.#consume()], { type });
+  }
+
+  /** Not part of the web API: a copy of the body for clone(); a stream body is teed. */
+  cloneBody(): Uint8Array | ReadableStream<Uint8Array> | null {
+    if (this.#used) throw new TypeError("Cannot clone a body that was already used");
+    if (this.#stream) {
+      const [mine, theirs] = this.#stream.tee();
+      this.#stream = mine;
+      return theirs;
+    }
+    return this.#bytes?.slice() ?? null;
+  }
+
+  /** Not part of the web API: the whole body for the host, reading a stream to its end. */
+  async readForHost(): Promise<Uint8Array | null> {
+    if (this.#stream === null) return this.#bytes;
+    if (this.#used || this.#stream.locked) throw new TypeError("The response body was already read");
+    this.#used = true;
+    return readAll(this.#stream);
   }
 }

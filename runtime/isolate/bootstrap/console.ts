@@ -1,5 +1,4 @@
-/** The host's log sink, captured from a global the bootstrap deletes right after. */
-export type HostLog = (level: string, message: string, invocationId: string | null) => void;
+import type { HostBridge } from "./host.ts";
 
 const LEVELS = ["debug", "info", "log", "warn", "error", "trace"] as const;
 
@@ -26,7 +25,7 @@ function formatValue(value: unknown): string {
  * isolate cannot know which request an `await`ed continuation serves, so the attribution is the
  * request whose synchronous part is running, else the only one in flight, else none (null).
  */
-export function createConsole(hostLog: HostLog, currentInvocation: () => string | null): Console {
+export function createConsole(hostLog: HostBridge["log"], currentInvocation: () => string | null): Console {
   const sink: Record<string, (...args: unknown[]) => void> = {};
   for (const level of LEVELS) {
     sink[level] = (...args: unknown[]) => hostLog(level, formatArgs(args), currentInvocation());

@@ -88,7 +88,7 @@ export function createDispatcher(module: unknown, env: Readonly<Record<string, s
           },
         };
       }
-      const bytes = response.peekBytes();
+      const bytes = await response.readForHost();
       return {
         status: response.status,
         headers: [...response.headers],

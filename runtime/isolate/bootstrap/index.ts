@@ -1,34 +1,47 @@
 /**
  * The bootstrap: runs first in every function isolate and installs the web API. Bundled by esbuild
  * into one classic script (see bootstrap-source.ts). Nothing here can reach Node: the only ways out
- * are the host callbacks captured below, which copy their arguments.
+ * are the host callbacks captured in host.ts, which copy their arguments.
  */
 
-import { createConsole, type HostLog } from "./console.ts";
+import { AbortController, AbortSignal } from "./abort.ts";
+import { Blob, File } from "./blob.ts";
+import { createConsole } from "./console.ts";
+import { crypto } from "./crypto.ts";
 import { createDispatcher, InvocationTracker } from "./dispatch.ts";
-import { defineGlobal } from "./globals.ts";
+import { defineGlobal, defineGlobals } from "./globals.ts";
+import { host } from "./host.ts";
+import { performance } from "./performance.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
+import { clearInterval, clearTimeout, fireTimer, setInterval, setTimeout } from "./timers.ts";
 
 type Global = Record<string, unknown>;
 const g = globalThis as unknown as Global;
 
-const hostLog = g.__hearth_host_log as HostLog;
-delete g.__hearth_host_log;
-
 const tracker = new InvocationTracker();
 
-defineGlobal("Request", Request);
-defineGlobal("Response", Response);
-defineGlobal(
-  "console",
-  createConsole(hostLog, () => tracker.current()),
-);
+defineGlobals({
+  Request,
+  Response,
+  Blob,
+  File,
+  AbortController,
+  AbortSignal,
+  crypto,
+  performance,
+  setTimeout,
+  clearTimeout,
+  setInterval,
+  clearInterval,
+  console: createConsole(host.log, () => tracker.current()),
+});
 
 /**
- * Called once by the host after the user's bundle ran: binds its default export and returns the
- * per-request dispatcher. The host holds the dispatcher by Reference, so user code cannot swap it.
+ * Entry points for the host, which takes a Reference to each and then deletes the global, so
+ * function code cannot reach or replace them.
  */
+defineGlobal("__hearth_timer_fire", fireTimer);
 defineGlobal("__hearth_init", (envJson: string) => {
   const module = g.__hearth_module;
   g.__hearth_module = undefined; // a top-level `var`, so not deletable

@@ -49,8 +49,9 @@ export class Request extends Body {
     if ((method === "GET" || method === "HEAD") && explicitBody) {
       throw new TypeError("Request with GET/HEAD method cannot have body.");
     }
-    const { bytes, contentType } = explicitBody ? extractBody(options.body) : { bytes: null, contentType: null };
-    super(explicitBody ? bytes : (source?.peekBytes()?.slice() ?? null));
+    const extracted = explicitBody ? extractBody(options.body) : extractBody(source?.cloneBody());
+    super(extracted.bytes, extracted.stream);
+    const contentType = explicitBody ? extracted.contentType : null;
     this.method = method;
     // new URL() throws a TypeError on relative or malformed input, as the spec requires.
     this.url = source ? source.url : new URL(String(input)).href;
@@ -67,7 +68,6 @@ export class Request extends Body {
   }
 
   clone(): Request {
-    if (this.bodyUsed) throw new TypeError("Cannot clone a Request whose body was used");
     return new Request(this);
   }
 }

@@ -24,11 +24,11 @@ export class Response extends Body {
     if (!Number.isInteger(status) || status < 200 || status > 599) {
       throw new RangeError(`Response status ${status} is not in the range 200 to 599`);
     }
-    const { bytes, contentType } = extractBody(body);
-    if (bytes !== null && NULL_BODY_STATUSES.has(status)) {
+    const { bytes, stream, contentType } = extractBody(body);
+    if ((bytes !== null || stream !== null) && NULL_BODY_STATUSES.has(status)) {
       throw new TypeError(`Response with status ${status} cannot have a body`);
     }
-    super(bytes);
+    super(bytes, stream);
     this.status = status;
     this.statusText = init.statusText ?? "";
     this.headers = new Headers(init.headers);
@@ -39,14 +39,8 @@ export class Response extends Body {
     return this.status >= 200 && this.status <= 299;
   }
 
-  get body(): null {
-    // Streams arrive with issue 3; until then there is no ReadableStream to hand out.
-    return null;
-  }
-
   clone(): Response {
-    if (this.bodyUsed) throw new TypeError("Cannot clone a Response whose body was used");
-    return new Response(this.peekBytes()?.slice() ?? null, this);
+    return new Response(this.cloneBody(), this);
   }
 
   static json(data: unknown, init: ResponseInitLike = {}): Response {

@@ -1,0 +1,59 @@
+import type ivm from "isolated-vm";
+
+/** Node's setTimeout holds at most a signed 32-bit delay. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * The host side of an isolate's timers: one Node timer per live isolate timer, firing
+ * `__hearth_timer_fire(id)` in the isolate. Callbacks never leave the isolate; only ids and delays
+ * cross. Disposed with the isolate, so a replaced isolate leaves no timers behind.
+ */
+export class TimerHost {
+  readonly #timers = new Map<number, NodeJS.Timeout>();
+  readonly #maxTimers: number;
+  readonly #callbackTimeoutMs: number;
+  #fire: ivm.Reference | null = null;
+  #disposed = false;
+
+  constructor(options: { maxTimers: number; callbackTimeoutMs: number }) {
+    this.#maxTimers = options.maxTimers;
+    this.#callbackTimeoutMs = options.callbackTimeoutMs;
+  }
+
+  /** The in-isolate `fireTimer`, available once the bootstrap has run. */
+  bind(fire: ivm.Reference): void {
+    this.#fire = fire;
+  }
+
+  get live(): number {
+    return this.#timers.size;
+  }
+
+  readonly set = (id: number, ms: number): void => {
+    if (this.#disposed || typeof id !== "number") return;
+    const existing = this.#timers.get(id);
+    if (existing) clearTimeout(existing);
+    else if (this.#timers.size >= this.#maxTimers) return; // the isolate enforces the same cap
+    const delay = Math.min(Math.max(0, Number(ms) || 0), MAX_DELAY_MS);
+    this.#timers.set(
+      id,
+      setTimeout(() => {
+        this.#timers.delete(id);
+        // A callback that runs too long is cut off by `timeout`; the isolate stays usable.
+        this.#fire?.apply(undefined, [id], { timeout: this.#callbackTimeoutMs }).catch(() => {});
+      }, delay),
+    );
+  };
+
+  readonly clear = (id: number): void => {
+    const timer = this.#timers.get(id);
+    if (timer) clearTimeout(timer);
+    this.#timers.delete(id);
+  };
+
+  dispose(): void {
+    this.#disposed = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
