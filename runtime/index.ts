@@ -1,6 +1,7 @@
 /** The worker node: executor processes hosting function isolates. */
 
-export { loadBootstrapSource } from "./isolate/bootstrap-source.ts";
+export type { Bootstrap } from "./isolate/bootstrap-source.ts";
+export { loadBootstrap, loadBootstrapSource } from "./isolate/bootstrap-source.ts";
 export { CodeCache } from "./isolate/code-cache.ts";
 export type { FunctionCode, InvokeOutcome, IsolateDeps } from "./isolate/function-isolate.ts";
 export { FunctionIsolate } from "./isolate/function-isolate.ts";

@@ -16,6 +16,7 @@ import {
   silentLogger,
   WriteCoalescer,
 } from "../../protocol/index.ts";
+import type { Bootstrap } from "../isolate/bootstrap-source.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
 import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
 import { FunctionPool } from "./function-pool.ts";
@@ -23,7 +24,7 @@ import { FunctionPool } from "./function-pool.ts";
 export interface ExecutorOptions {
   readonly nc: NatsConnection;
   readonly store: FunctionStore;
-  readonly bootstrapSource: string;
+  readonly bootstrap: Bootstrap;
   readonly log?: Logger;
   readonly maxBodyBytes?: number;
   readonly onCatastrophicError?: (message: string) => void;
@@ -68,7 +69,7 @@ export class Executor {
     this.#log = options.log ?? silentLogger();
     this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
     this.#deps = {
-      bootstrapSource: options.bootstrapSource,
+      bootstrap: options.bootstrap,
       cache: new CodeCache(),
       onCatastrophicError:
         options.onCatastrophicError ??

@@ -3,7 +3,7 @@
  * --no-node-snapshot, which isolated-vm needs on Node ≥ 20). Commands arrive over IPC.
  */
 import { codeOf, connectNats, createLogger, FunctionStore } from "../../protocol/index.ts";
-import { loadBootstrapSource } from "../isolate/bootstrap-source.ts";
+import { loadBootstrap } from "../isolate/bootstrap-source.ts";
 import { Executor } from "./executor.ts";
 import type { ExecutorMessage, ExecutorRequest } from "./ipc.ts";
 
@@ -19,7 +19,10 @@ const nc = await connectNats(natsUrl, `hearth-executor-${process.pid}`);
 const executor = new Executor({
   nc,
   store: await FunctionStore.open(nc),
-  bootstrapSource: await loadBootstrapSource(),
+  bootstrap: await loadBootstrap({
+    snapshot: process.env.HEARTH_SNAPSHOT !== "0",
+    onFallback: (err) => log.warn({ err }, "V8 snapshot of the bootstrap failed; compiling it per isolate instead"),
+  }),
   log,
   maxBodyBytes: process.env.HEARTH_MAX_BODY_BYTES ? Number(process.env.HEARTH_MAX_BODY_BYTES) : undefined,
 });

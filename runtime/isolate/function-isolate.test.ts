@@ -204,6 +204,27 @@ describe("function isolate: nothing from Node is reachable", () => {
     expect(probes.globals).toEqual([]);
   });
 
+  it("isolates made from the same snapshot share no state: globals, prototypes, randomness, time origin", async () => {
+    const source = `export default { fetch() {
+      const before = typeof Response.prototype.tampered;
+      Response.prototype.tampered = true;
+      globalThis.mark = (globalThis.mark ?? 0) + 1;
+      return Response.json({ before, mark: globalThis.mark, uuid: crypto.randomUUID(), origin: performance.timeOrigin });
+    } };`;
+    const startedAt = Date.now();
+    const { isolate: a } = await start(source);
+    const { isolate: b } = await start(source);
+    const read = async (isolate: FunctionIsolate) => {
+      const out = await isolate.invoke("1", requestJson(), null);
+      if (!out.ok) throw new Error(out.message);
+      return JSON.parse(text(out.body));
+    };
+    const [first, second] = [await read(a), await read(b)];
+    expect([first.before, first.mark, second.before, second.mark]).toEqual(["undefined", 1, "undefined", 1]);
+    expect(first.uuid).not.toBe(second.uuid);
+    expect(first.origin).toBeGreaterThanOrEqual(startedAt - 1);
+  });
+
   it("functions in different isolates do not see each other's globals", async () => {
     const { isolate: writer } = await start(
       `globalThis.secret = "s3cr3t"; export default { fetch() { return new Response(String(globalThis.secret)); } };`,

@@ -1,6 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import ivm from "isolated-vm";
 import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
+import type { Bootstrap } from "./bootstrap-source.ts";
 import type { CodeCache } from "./code-cache.ts";
 import { TimerHost } from "./timer-host.ts";
 
@@ -22,7 +23,7 @@ export interface FunctionCode {
 export type ConsoleSink = (level: string, message: string, invocationId: string | null) => void;
 
 export interface IsolateDeps {
-  readonly bootstrapSource: string;
+  readonly bootstrap: Bootstrap;
   readonly cache: CodeCache;
   readonly onConsole: ConsoleSink;
   /** V8 hit a fatal OOM: the process must die (research/isolated-vm.md §0.2). */
@@ -83,7 +84,12 @@ export class FunctionIsolate {
 
   /** Builds a warm isolate; throws ERR_FUNCTION_INVALID when the function's top level fails. */
   static async create(fn: FunctionCode, deps: IsolateDeps): Promise<FunctionIsolate> {
-    const isolate = new ivm.Isolate({ memoryLimit: fn.memoryMb, onCatastrophicError: deps.onCatastrophicError });
+    const { bootstrap } = deps;
+    const isolate = new ivm.Isolate({
+      memoryLimit: fn.memoryMb,
+      onCatastrophicError: deps.onCatastrophicError,
+      ...(bootstrap.snapshot ? { snapshot: bootstrap.snapshot } : {}),
+    });
     const timers = new TimerHost({ maxTimers: MAX_LIVE_TIMERS, callbackTimeoutMs: fn.timeoutMs });
     try {
       const context = await isolate.createContext();
@@ -95,8 +101,11 @@ export class FunctionIsolate {
         jail.set("__hearth_timer_clear", new ivm.Callback(timers.clear, { ignored: true })),
         jail.set("__hearth_entropy", new ivm.Callback(entropy)),
       ]);
-      const bootstrap = await deps.cache.compile(isolate, deps.bootstrapSource, "bootstrap", "hearth:bootstrap.js");
-      await bootstrap.run(context);
+      if (!bootstrap.snapshot) {
+        const script = await deps.cache.compile(isolate, bootstrap.source, "bootstrap", bootstrap.filename);
+        await script.run(context);
+      }
+      await context.eval("__hearth_connect(); delete globalThis.__hearth_connect;");
       const [init, fire]: ivm.Reference[] = await Promise.all([
         jail.get("__hearth_init", { reference: true }),
         jail.get("__hearth_timer_fire", { reference: true }),

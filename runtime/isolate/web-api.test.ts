@@ -101,23 +101,26 @@ export default {
   },
 };`;
 
-let fn: FunctionIsolate;
-beforeAll(async () => {
-  fn = (await isolateFor(PROBES, { timeoutMs: 5_000 })).isolate;
-});
-afterAll(() => fn?.dispose());
+describe.each([
+  ["from a V8 snapshot", true],
+  ["compiled from source (the cached-data fallback)", false],
+])("web API inside the isolate, bootstrap %s", (_, snapshot) => {
+  let fn: FunctionIsolate;
+  beforeAll(async () => {
+    fn = (await isolateFor(PROBES, { timeoutMs: 5_000, snapshot })).isolate;
+  });
+  afterAll(() => fn?.dispose());
 
-async function probe(name: string, body?: string): Promise<unknown> {
-  const out = await fn.invoke(
-    name,
-    requestJson(`http://fn.test/${name}`, body ? "POST" : "GET"),
-    body ? new TextEncoder().encode(body) : null,
-  );
-  if (!out.ok) throw new Error(`${name}: ${out.code} ${out.message} ${out.detail?.stack ?? ""}`);
-  return JSON.parse(text(out.body));
-}
+  async function probe(name: string, body?: string): Promise<unknown> {
+    const out = await fn.invoke(
+      name,
+      requestJson(`http://fn.test/${name}`, body ? "POST" : "GET"),
+      body ? new TextEncoder().encode(body) : null,
+    );
+    if (!out.ok) throw new Error(`${name}: ${out.code} ${out.message} ${out.detail?.stack ?? ""}`);
+    return JSON.parse(text(out.body));
+  }
 
-describe("web API inside the isolate", () => {
   it("atob/btoa", async () => expect(await probe("base64")).toEqual(["aGVsbG8=", "hello"]));
   it("structuredClone keeps Dates, Maps and typed arrays", async () =>
     expect(await probe("structuredClone")).toEqual([true, true, "a", [1, 2]]));

@@ -1,5 +1,5 @@
 import { prepareBundle } from "../../gateway/index.ts";
-import { CodeCache, FunctionIsolate, loadBootstrapSource } from "../../runtime/index.ts";
+import { type Bootstrap, CodeCache, FunctionIsolate, loadBootstrap } from "../../runtime/index.ts";
 
 export interface ConsoleLine {
   level: string;
@@ -8,9 +8,26 @@ export interface ConsoleLine {
 }
 
 /** Compiles `source` the way a deploy does and starts it in a real isolate. */
+const bootstraps = new Map<boolean, Promise<Bootstrap>>();
+
+/** The bootstrap from a V8 snapshot (the default, as in executors) or compiled from source. */
+export function bootstrapFor(snapshot: boolean): Promise<Bootstrap> {
+  let bootstrap = bootstraps.get(snapshot);
+  if (!bootstrap) {
+    bootstrap = loadBootstrap({
+      snapshot,
+      onFallback: (err) => {
+        throw err;
+      },
+    });
+    bootstraps.set(snapshot, bootstrap);
+  }
+  return bootstrap;
+}
+
 export async function isolateFor(
   source: string,
-  options: { env?: Record<string, string>; timeoutMs?: number; memoryMb?: number } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; memoryMb?: number; snapshot?: boolean } = {},
 ): Promise<{ isolate: FunctionIsolate; console: ConsoleLine[] }> {
   const lines: ConsoleLine[] = [];
   const code = await prepareBundle(source, "fn.js");
@@ -25,7 +42,7 @@ export async function isolateFor(
       timeoutMs: options.timeoutMs ?? 2_000,
     },
     {
-      bootstrapSource: await loadBootstrapSource(),
+      bootstrap: await bootstrapFor(options.snapshot ?? true),
       cache: new CodeCache(),
       onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
       onCatastrophicError: (message) => {

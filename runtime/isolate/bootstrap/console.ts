@@ -25,10 +25,10 @@ function formatValue(value: unknown): string {
  * isolate cannot know which request an `await`ed continuation serves, so the attribution is the
  * request whose synchronous part is running, else the only one in flight, else none (null).
  */
-export function createConsole(hostLog: HostBridge["log"], currentInvocation: () => string | null): Console {
+export function createConsole(bridge: HostBridge, currentInvocation: () => string | null): Console {
   const sink: Record<string, (...args: unknown[]) => void> = {};
   for (const level of LEVELS) {
-    sink[level] = (...args: unknown[]) => hostLog(level, formatArgs(args), currentInvocation());
+    sink[level] = (...args: unknown[]) => bridge.log(level, formatArgs(args), currentInvocation());
   }
   return sink as unknown as Console;
 }

@@ -1,7 +1,10 @@
 /**
- * The only ways out of the isolate, captured once from globals the host set before the bootstrap
- * ran, then deleted so function code never sees them. Each is an isolated-vm Callback: arguments and
- * results are copied, never shared.
+ * The only ways out of the isolate. The host sets them as globals on each new context and calls
+ * `__hearth_connect()`, which moves them here and deletes the globals, so function code never sees
+ * them. Each is an isolated-vm Callback: arguments and results are copied, never shared.
+ *
+ * Connecting is separate from evaluating the bootstrap because the bootstrap may come from a V8
+ * snapshot, made once per executor, where no host callbacks can exist.
  */
 export interface HostBridge {
   /** A console line: level, text, invocation id (or null). Fire-and-forget. */
@@ -13,18 +16,31 @@ export interface HostBridge {
   entropy(bytes: number): ArrayBuffer;
 }
 
-const g = globalThis as unknown as Record<string, unknown>;
-
-function take<T>(name: string): T {
-  const value = g[name] as T;
-  delete g[name];
-  if (typeof value !== "function") throw new Error(`host bridge ${name} is missing`);
-  return value;
-}
+const notConnected = (): never => {
+  throw new Error("Hearth host bridge is not connected");
+};
 
 export const host: HostBridge = {
-  log: take("__hearth_log"),
-  timerSet: take("__hearth_timer_set"),
-  timerClear: take("__hearth_timer_clear"),
-  entropy: take("__hearth_entropy"),
+  log: notConnected,
+  timerSet: notConnected,
+  timerClear: notConnected,
+  entropy: notConnected,
 };
+
+const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
+  log: "__hearth_log",
+  timerSet: "__hearth_timer_set",
+  timerClear: "__hearth_timer_clear",
+  entropy: "__hearth_entropy",
+};
+
+/** Moves the host callbacks from their globals into `host`. */
+export function connectHost(): void {
+  const g = globalThis as unknown as Record<string, unknown>;
+  for (const [key, name] of Object.entries(GLOBAL_NAMES) as Array<[keyof HostBridge, string]>) {
+    const value = g[name];
+    delete g[name];
+    if (typeof value !== "function") throw new Error(`host bridge ${name} is missing`);
+    host[key] = value as never;
+  }
+}

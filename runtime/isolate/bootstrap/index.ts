@@ -1,7 +1,8 @@
 /**
  * The bootstrap: runs first in every function isolate and installs the web API. Bundled by esbuild
- * into one classic script (see bootstrap-source.ts). Nothing here can reach Node: the only ways out
- * are the host callbacks captured in host.ts, which copy their arguments.
+ * into one classic script (see bootstrap-source.ts), usually evaluated once into a V8 snapshot. Nothing
+ * here can reach Node: the only ways out are the host callbacks connected in host.ts, which copy
+ * their arguments.
  */
 
 import { AbortController, AbortSignal } from "./abort.ts";
@@ -10,8 +11,8 @@ import { createConsole } from "./console.ts";
 import { crypto } from "./crypto.ts";
 import { createDispatcher, InvocationTracker } from "./dispatch.ts";
 import { defineGlobal, defineGlobals } from "./globals.ts";
-import { host } from "./host.ts";
-import { performance } from "./performance.ts";
+import { connectHost, host } from "./host.ts";
+import { performance, resetTimeOrigin } from "./performance.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { clearInterval, clearTimeout, fireTimer, setInterval, setTimeout } from "./timers.ts";
@@ -34,13 +35,17 @@ defineGlobals({
   clearTimeout,
   setInterval,
   clearInterval,
-  console: createConsole(host.log, () => tracker.current()),
+  console: createConsole(host, () => tracker.current()),
 });
 
 /**
  * Entry points for the host, which takes a Reference to each and then deletes the global, so
  * function code cannot reach or replace them.
  */
+defineGlobal("__hearth_connect", () => {
+  connectHost();
+  resetTimeOrigin();
+});
 defineGlobal("__hearth_timer_fire", fireTimer);
 defineGlobal("__hearth_init", (envJson: string) => {
   const module = g.__hearth_module;
