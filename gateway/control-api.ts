@@ -61,6 +61,7 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
         env: deploy.env,
         memoryMb: deploy.memoryMb,
         timeoutMs: deploy.timeoutMs,
+        cpuMs: deploy.cpuMs,
       };
       const record: FunctionRecord = {
         name,

@@ -9,6 +9,7 @@ export interface DeployRequest {
   readonly env: Readonly<Record<string, string>>;
   readonly memoryMb: number;
   readonly timeoutMs: number;
+  readonly cpuMs: number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -57,5 +58,6 @@ export function parseDeployRequest(body: unknown): DeployRequest {
       LIMITS.maxTimeoutMs,
       LIMITS.defaultTimeoutMs,
     ),
+    cpuMs: intInRange(input.cpuMs, "cpuMs", LIMITS.minCpuMs, LIMITS.maxCpuMs, LIMITS.defaultCpuMs),
   };
 }

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   },
   ERR_FUNCTION_MEMORY: { status: 500, kind: "user", summary: "The function exceeded its memory limit." },
   ERR_FUNCTION_TIMEOUT: { status: 504, kind: "user", summary: "The function ran past its wall-clock timeout." },
+  ERR_FUNCTION_CPU_TIME: { status: 504, kind: "user", summary: "The function used more CPU time than its limit." },
   // System errors: Hearth is at fault or lacks capacity.
   ERR_NO_CAPACITY: { status: 503, kind: "system", summary: "No worker could take the function in time." },
   ERR_INTERNAL: { status: 500, kind: "system", summary: "An unexpected failure inside Hearth." },

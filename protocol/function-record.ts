@@ -11,7 +11,10 @@ export interface FunctionRecord {
   readonly version: string;
   readonly env: Readonly<Record<string, string>>;
   readonly memoryMb: number;
+  /** Wall-clock limit per invocation. */
   readonly timeoutMs: number;
+  /** CPU-time limit per invocation. */
+  readonly cpuMs: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

@@ -3,6 +3,10 @@ export const LIMITS = {
   defaultMemoryMb: 128,
   minMemoryMb: 16,
   maxMemoryMb: 1024,
+  /** CPU time per invocation (Workers' free plan allows 10 ms, its paid default is 30 s). */
+  defaultCpuMs: 50,
+  minCpuMs: 1,
+  maxCpuMs: 30_000,
   defaultTimeoutMs: 30_000,
   minTimeoutMs: 10,
   maxTimeoutMs: 15 * 60_000,

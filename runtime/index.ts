@@ -3,6 +3,7 @@
 export type { Bootstrap } from "./isolate/bootstrap-source.ts";
 export { loadBootstrap, loadBootstrapSource } from "./isolate/bootstrap-source.ts";
 export { CodeCache } from "./isolate/code-cache.ts";
+export { CpuWatchdog } from "./isolate/cpu-watchdog.ts";
 export type { FunctionCode, InvokeOutcome, IsolateDeps } from "./isolate/function-isolate.ts";
 export { FunctionIsolate } from "./isolate/function-isolate.ts";
 export { main } from "./main.ts";

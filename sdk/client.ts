@@ -9,6 +9,7 @@ export interface FunctionInfo {
   readonly env: Readonly<Record<string, string>>;
   readonly memoryMb: number;
   readonly timeoutMs: number;
+  readonly cpuMs: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -21,6 +22,7 @@ export interface DeployOptions {
   readonly env?: Readonly<Record<string, string>>;
   readonly memoryMb?: number;
   readonly timeoutMs?: number;
+  readonly cpuMs?: number;
 }
 
 export interface InvokeOptions {

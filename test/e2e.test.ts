@@ -12,7 +12,11 @@ const BODY_LIMIT = 256 * 1024;
 let cluster: DevCluster;
 let hearth: HearthClient;
 
-async function deploy(name: string, file: string, options: { env?: Record<string, string>; timeoutMs?: number } = {}) {
+async function deploy(
+  name: string,
+  file: string,
+  options: { env?: Record<string, string>; timeoutMs?: number; cpuMs?: number } = {},
+) {
   const bundle = await buildBundle(fixture(file));
   return hearth.deploy(name, { ...bundle, ...options });
 }
@@ -141,13 +145,20 @@ describe("errors: a clear code, and nothing crashes", () => {
     });
   });
 
-  it("function runs past its timeout → 504 ERR_FUNCTION_TIMEOUT, and the function serves again after", async () => {
-    await deploy("looper", "loop.ts", { timeoutMs: 200 });
+  it("an endless loop → 504 ERR_FUNCTION_CPU_TIME, and the function serves (and fails) again after", async () => {
+    await deploy("looper", "loop.ts", { cpuMs: 20 });
     const first = await call("/fn/looper", { method: "POST", body: "x" });
     expect(first.status).toBe(504);
-    expect(first.json().error.code).toBe("ERR_FUNCTION_TIMEOUT");
+    expect(first.json().error.code).toBe("ERR_FUNCTION_CPU_TIME");
     expect((await call("/fn/looper", { method: "POST", body: "x" })).status).toBe(504);
     expect((await call("/fn/hello")).status).toBe(200);
+  });
+
+  it("a function that never answers → 504 ERR_FUNCTION_TIMEOUT after its wall-clock timeout", async () => {
+    await deploy("hang", "hang.ts", { timeoutMs: 200 });
+    const res = await call("/fn/hang");
+    expect(res.status).toBe(504);
+    expect(res.json().error.code).toBe("ERR_FUNCTION_TIMEOUT");
   });
 
   it("deploy of a syntax error → 400 with esbuild's message and file:line, and nothing stored", async () => {

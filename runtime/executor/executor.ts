@@ -18,6 +18,7 @@ import {
 } from "../../protocol/index.ts";
 import type { Bootstrap } from "../isolate/bootstrap-source.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
+import { CpuWatchdog } from "../isolate/cpu-watchdog.ts";
 import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
 import { FunctionPool } from "./function-pool.ts";
 
@@ -70,6 +71,7 @@ export class Executor {
     this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
     this.#deps = {
       bootstrap: options.bootstrap,
+      watchdog: new CpuWatchdog(),
       cache: new CodeCache(),
       onCatastrophicError:
         options.onCatastrophicError ??
@@ -142,6 +144,7 @@ export class Executor {
       env: record.env,
       memoryMb: record.memoryMb,
       timeoutMs: record.timeoutMs,
+      cpuMs: record.cpuMs,
     };
   }
 

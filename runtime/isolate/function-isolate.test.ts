@@ -138,22 +138,41 @@ describe("function isolate: failures become coded outcomes", () => {
     });
   });
 
-  it("an endless synchronous loop hits the timeout, ERR_FUNCTION_TIMEOUT, and the isolate is disposed", async () => {
-    const { isolate } = await start(`export default { fetch() { while (true) {} } };`, { timeoutMs: 100 });
+  it("an endless synchronous loop hits the CPU limit, ERR_FUNCTION_CPU_TIME, and the isolate is disposed", async () => {
+    const { isolate } = await start(`export default { fetch() { while (true) {} } };`, { cpuMs: 30, timeoutMs: 5_000 });
+    const started = performance.now();
     const out = await isolate.invoke("1", requestJson(), null);
-    expect(out).toMatchObject({ ok: false, code: "ERR_FUNCTION_TIMEOUT" });
+    expect(out).toMatchObject({ ok: false, code: "ERR_FUNCTION_CPU_TIME" });
+    expect(performance.now() - started).toBeLessThan(1_000);
     expect(isolate.disposed).toBe(true);
   });
 
-  it("an endless loop after an await (not covered by isolated-vm's timeout) is stopped by the host deadline", async () => {
+  it("an endless loop after an await (not covered by isolated-vm's timeout) hits the CPU limit too", async () => {
     const { isolate } = await start(
       `export default { async fetch(request) { await request.text(); while (true) {} } };`,
       {
-        timeoutMs: 150,
+        cpuMs: 30,
+        timeoutMs: 5_000,
       },
     );
+    expect(await isolate.invoke("1", requestJson(), null)).toMatchObject({ ok: false, code: "ERR_FUNCTION_CPU_TIME" });
+    expect(isolate.disposed).toBe(true);
+  });
+
+  it("waiting is not CPU: a 200 ms timer under a 20 ms CPU limit succeeds", async () => {
+    const { isolate } = await start(
+      `export default { async fetch() { await new Promise((r) => setTimeout(r, 200)); return new Response("waited"); } };`,
+      { cpuMs: 20 },
+    );
     const out = await isolate.invoke("1", requestJson(), null);
-    expect(out).toMatchObject({ ok: false, code: "ERR_FUNCTION_TIMEOUT" });
+    expect(out.ok && text(out.body)).toBe("waited");
+  });
+
+  it("a function that never answers hits the wall-clock timeout, ERR_FUNCTION_TIMEOUT, and is disposed", async () => {
+    const { isolate } = await start(`export default { fetch() { return new Promise(() => {}); } };`, {
+      timeoutMs: 150,
+    });
+    expect(await isolate.invoke("1", requestJson(), null)).toMatchObject({ ok: false, code: "ERR_FUNCTION_TIMEOUT" });
     expect(isolate.disposed).toBe(true);
   });
 });

@@ -3,6 +3,7 @@ import ivm from "isolated-vm";
 import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
 import type { Bootstrap } from "./bootstrap-source.ts";
 import type { CodeCache } from "./code-cache.ts";
+import type { CpuWatchdog } from "./cpu-watchdog.ts";
 import { TimerHost } from "./timer-host.ts";
 
 /** Everything an isolate needs to run one deployed function. */
@@ -17,6 +18,7 @@ export interface FunctionCode {
   readonly env: Readonly<Record<string, string>>;
   readonly memoryMb: number;
   readonly timeoutMs: number;
+  readonly cpuMs: number;
 }
 
 /** Receives each `console.*` call of the function, with the invocation it belongs to (or null). */
@@ -28,6 +30,8 @@ export interface IsolateDeps {
   readonly onConsole: ConsoleSink;
   /** V8 hit a fatal OOM: the process must die (research/isolated-vm.md §0.2). */
   readonly onCatastrophicError: (message: string) => void;
+  /** Shared by the isolates of an executor: one timer polls CPU time for all of them. */
+  readonly watchdog: CpuWatchdog;
 }
 
 export type InvokeOutcome =
@@ -72,14 +76,22 @@ export class FunctionIsolate {
   readonly #isolate: ivm.Isolate;
   readonly #dispatch: ivm.Reference;
   readonly #timers: TimerHost;
+  readonly #watchdog: CpuWatchdog;
   #inFlight = 0;
   #disposeReason: ErrorCode | null = null;
 
-  private constructor(fn: FunctionCode, isolate: ivm.Isolate, dispatch: ivm.Reference, timers: TimerHost) {
+  private constructor(
+    fn: FunctionCode,
+    isolate: ivm.Isolate,
+    dispatch: ivm.Reference,
+    timers: TimerHost,
+    watchdog: CpuWatchdog,
+  ) {
     this.fn = fn;
     this.#isolate = isolate;
     this.#dispatch = dispatch;
     this.#timers = timers;
+    this.#watchdog = watchdog;
   }
 
   /** Builds a warm isolate; throws ERR_FUNCTION_INVALID when the function's top level fails. */
@@ -119,7 +131,7 @@ export class FunctionIsolate {
         timeout: STARTUP_TIMEOUT_MS,
       });
       (init as ivm.Reference).release();
-      return new FunctionIsolate(fn, isolate, dispatch, timers);
+      return new FunctionIsolate(fn, isolate, dispatch, timers, deps.watchdog);
     } catch (err) {
       timers.dispose();
       if (!isolate.isDisposed) isolate.dispose();
@@ -141,6 +153,12 @@ export class FunctionIsolate {
   async invoke(id: string, requestJson: string, body: Uint8Array | null): Promise<InvokeOutcome> {
     if (this.disposed) return { ok: false, code: "ERR_INTERNAL", message: "isolate already disposed" };
     this.#inFlight++;
+    const unwatch = this.#watchdog.watch(
+      this.#isolate,
+      this.fn.cpuMs,
+      () => this.#inFlight,
+      () => this.dispose("ERR_FUNCTION_CPU_TIME"),
+    );
     // isolated-vm's `timeout` covers only the synchronous part; this host timer covers the rest.
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<"deadline">((resolve) => {
@@ -162,6 +180,7 @@ export class FunctionIsolate {
     } catch (err) {
       return this.#failure(err);
     } finally {
+      unwatch();
       clearTimeout(timer);
       this.#inFlight--;
     }
@@ -176,6 +195,13 @@ export class FunctionIsolate {
 
   #failure(err: unknown): InvokeOutcome {
     const message = messageOf(err);
+    if (this.#disposeReason === "ERR_FUNCTION_CPU_TIME") {
+      return {
+        ok: false,
+        code: "ERR_FUNCTION_CPU_TIME",
+        message: `Function used more than its ${this.fn.cpuMs} ms of CPU time`,
+      };
+    }
     if (this.#disposeReason === "ERR_FUNCTION_TIMEOUT" || /timed out/i.test(message)) {
       this.dispose("ERR_FUNCTION_TIMEOUT");
       return {

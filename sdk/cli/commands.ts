@@ -51,13 +51,14 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 }
 
 const deploy: Command = {
-  usage: "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--env K=V]... [--json]",
+  usage: "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--env K=V]... [--json]",
   summary: "Bundle a function with esbuild and deploy it",
   async run(args, out) {
     const { values, positionals } = parse(args, {
       name: { type: "string" },
       memory: { type: "string" },
       timeout: { type: "string" },
+      cpu: { type: "string" },
       env: { type: "string", multiple: true },
     });
     const entry = positional(positionals, "<entry> file");
@@ -69,6 +70,7 @@ const deploy: Command = {
       env: parseEnvPairs(values.env ?? []),
       memoryMb: optionalInt(values.memory, "--memory"),
       timeoutMs: optionalInt(values.timeout, "--timeout"),
+      cpuMs: optionalInt(values.cpu, "--cpu"),
     });
     out.result(info);
     out.info(`✔ Deployed ${info.name} (${(info.bundleBytes / 1024).toFixed(1)} KB, ${info.digest.slice(0, 12)})`);
@@ -113,7 +115,9 @@ const ls: Command = {
     out.result(functions);
     if (functions.length === 0) out.info("No functions deployed. Deploy one with `hearth deploy <entry> --name <fn>`.");
     for (const f of functions)
-      out.info(`${f.name.padEnd(24)} ${f.digest.slice(0, 12)}  ${f.memoryMb} MB  ${f.timeoutMs} ms  ${f.url}`);
+      out.info(
+        `${f.name.padEnd(24)} ${f.digest.slice(0, 12)}  ${f.memoryMb} MB  ${f.cpuMs} ms CPU  ${f.timeoutMs} ms wall  ${f.url}`,
+      );
     return 0;
   },
 };

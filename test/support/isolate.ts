@@ -1,5 +1,5 @@
 import { prepareBundle } from "../../gateway/index.ts";
-import { type Bootstrap, CodeCache, FunctionIsolate, loadBootstrap } from "../../runtime/index.ts";
+import { type Bootstrap, CodeCache, CpuWatchdog, FunctionIsolate, loadBootstrap } from "../../runtime/index.ts";
 
 export interface ConsoleLine {
   level: string;
@@ -9,6 +9,7 @@ export interface ConsoleLine {
 
 /** Compiles `source` the way a deploy does and starts it in a real isolate. */
 const bootstraps = new Map<boolean, Promise<Bootstrap>>();
+const watchdog = new CpuWatchdog();
 
 /** The bootstrap from a V8 snapshot (the default, as in executors) or compiled from source. */
 export function bootstrapFor(snapshot: boolean): Promise<Bootstrap> {
@@ -27,7 +28,13 @@ export function bootstrapFor(snapshot: boolean): Promise<Bootstrap> {
 
 export async function isolateFor(
   source: string,
-  options: { env?: Record<string, string>; timeoutMs?: number; memoryMb?: number; snapshot?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    cpuMs?: number;
+    memoryMb?: number;
+    snapshot?: boolean;
+  } = {},
 ): Promise<{ isolate: FunctionIsolate; console: ConsoleLine[] }> {
   const lines: ConsoleLine[] = [];
   const code = await prepareBundle(source, "fn.js");
@@ -40,10 +47,12 @@ export async function isolateFor(
       env: options.env ?? {},
       memoryMb: options.memoryMb ?? 64,
       timeoutMs: options.timeoutMs ?? 2_000,
+      cpuMs: options.cpuMs ?? 50,
     },
     {
       bootstrap: await bootstrapFor(options.snapshot ?? true),
       cache: new CodeCache(),
+      watchdog,
       onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
       onCatastrophicError: (message) => {
         throw new Error(`catastrophic isolate error in a test: ${message}`);
