@@ -7,5 +7,8 @@ export { CpuWatchdog } from "./isolate/cpu-watchdog.ts";
 export type { FunctionCode, InvokeOutcome, IsolateDeps } from "./isolate/function-isolate.ts";
 export { FunctionIsolate } from "./isolate/function-isolate.ts";
 export { main } from "./main.ts";
+export type { EgressPolicy } from "./outbound/egress-policy.ts";
+export { createEgressPolicy } from "./outbound/egress-policy.ts";
+export { OutboundFetch } from "./outbound/outbound-fetch.ts";
 export type { WorkerOptions } from "./worker.ts";
 export { DEFAULT_HEARTBEAT_MS, Worker } from "./worker.ts";

@@ -20,6 +20,8 @@ import type { Bootstrap } from "../isolate/bootstrap-source.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
 import { CpuWatchdog } from "../isolate/cpu-watchdog.ts";
 import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
+import { createEgressPolicy } from "../outbound/egress-policy.ts";
+import { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import { FunctionPool } from "./function-pool.ts";
 
 export interface ExecutorOptions {
@@ -28,6 +30,8 @@ export interface ExecutorOptions {
   readonly bootstrap: Bootstrap;
   readonly log?: Logger;
   readonly maxBodyBytes?: number;
+  /** Addresses and CIDR ranges fetch() may reach although they are private (HEARTH_EGRESS_ALLOW). */
+  readonly egressAllow?: string;
   readonly onCatastrophicError?: (message: string) => void;
 }
 
@@ -72,6 +76,10 @@ export class Executor {
     this.#deps = {
       bootstrap: options.bootstrap,
       watchdog: new CpuWatchdog(),
+      outbound: new OutboundFetch({
+        policy: createEgressPolicy(options.egressAllow),
+        maxBodyBytes: options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes,
+      }),
       cache: new CodeCache(),
       onCatastrophicError:
         options.onCatastrophicError ??

@@ -25,6 +25,7 @@ const executor = new Executor({
   }),
   log,
   maxBodyBytes: process.env.HEARTH_MAX_BODY_BYTES ? Number(process.env.HEARTH_MAX_BODY_BYTES) : undefined,
+  egressAllow: process.env.HEARTH_EGRESS_ALLOW,
 });
 await executor.start();
 

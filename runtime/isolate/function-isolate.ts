@@ -1,9 +1,11 @@
 import { randomFillSync } from "node:crypto";
 import ivm from "isolated-vm";
 import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
+import type { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import type { Bootstrap } from "./bootstrap-source.ts";
 import type { CodeCache } from "./code-cache.ts";
 import type { CpuWatchdog } from "./cpu-watchdog.ts";
+import { FetchHost } from "./fetch-host.ts";
 import { TimerHost } from "./timer-host.ts";
 
 /** Everything an isolate needs to run one deployed function. */
@@ -32,6 +34,8 @@ export interface IsolateDeps {
   readonly onCatastrophicError: (message: string) => void;
   /** Shared by the isolates of an executor: one timer polls CPU time for all of them. */
   readonly watchdog: CpuWatchdog;
+  /** Shared by the isolates of an executor: fetch() under the egress policy. */
+  readonly outbound: OutboundFetch;
 }
 
 export type InvokeOutcome =
@@ -76,6 +80,7 @@ export class FunctionIsolate {
   readonly #isolate: ivm.Isolate;
   readonly #dispatch: ivm.Reference;
   readonly #timers: TimerHost;
+  readonly #fetches: FetchHost;
   readonly #watchdog: CpuWatchdog;
   #inFlight = 0;
   #disposeReason: ErrorCode | null = null;
@@ -84,13 +89,14 @@ export class FunctionIsolate {
     fn: FunctionCode,
     isolate: ivm.Isolate,
     dispatch: ivm.Reference,
-    timers: TimerHost,
+    hosts: { timers: TimerHost; fetches: FetchHost },
     watchdog: CpuWatchdog,
   ) {
     this.fn = fn;
     this.#isolate = isolate;
     this.#dispatch = dispatch;
-    this.#timers = timers;
+    this.#timers = hosts.timers;
+    this.#fetches = hosts.fetches;
     this.#watchdog = watchdog;
   }
 
@@ -103,6 +109,7 @@ export class FunctionIsolate {
       ...(bootstrap.snapshot ? { snapshot: bootstrap.snapshot } : {}),
     });
     const timers = new TimerHost({ maxTimers: MAX_LIVE_TIMERS, callbackTimeoutMs: fn.timeoutMs });
+    const fetches = new FetchHost(deps.outbound, fn.timeoutMs);
     try {
       const context = await isolate.createContext();
       const jail = context.global;
@@ -112,18 +119,24 @@ export class FunctionIsolate {
         jail.set("__hearth_timer_set", new ivm.Callback(timers.set, { ignored: true })),
         jail.set("__hearth_timer_clear", new ivm.Callback(timers.clear, { ignored: true })),
         jail.set("__hearth_entropy", new ivm.Callback(entropy)),
+        jail.set("__hearth_fetch_start", new ivm.Callback(fetches.start, { ignored: true })),
+        jail.set("__hearth_fetch_abort", new ivm.Callback(fetches.abort, { ignored: true })),
       ]);
       if (!bootstrap.snapshot) {
         const script = await deps.cache.compile(isolate, bootstrap.source, "bootstrap", bootstrap.filename);
         await script.run(context);
       }
       await context.eval("__hearth_connect(); delete globalThis.__hearth_connect;");
-      const [init, fire]: ivm.Reference[] = await Promise.all([
+      const [init, fire, fetched]: ivm.Reference[] = await Promise.all([
         jail.get("__hearth_init", { reference: true }),
         jail.get("__hearth_timer_fire", { reference: true }),
+        jail.get("__hearth_fetch_done", { reference: true }),
       ]);
       timers.bind(fire as ivm.Reference);
-      await Promise.all([jail.delete("__hearth_init"), jail.delete("__hearth_timer_fire")]);
+      fetches.bind(fetched as ivm.Reference);
+      await Promise.all(
+        ["__hearth_init", "__hearth_timer_fire", "__hearth_fetch_done"].map((name) => jail.delete(name)),
+      );
       const user = await deps.cache.compile(isolate, fn.code, fn.digest, `${fn.name}.js`);
       await user.run(context, { timeout: STARTUP_TIMEOUT_MS });
       const dispatch: ivm.Reference = await (init as ivm.Reference).apply(undefined, [JSON.stringify(fn.env)], {
@@ -131,9 +144,10 @@ export class FunctionIsolate {
         timeout: STARTUP_TIMEOUT_MS,
       });
       (init as ivm.Reference).release();
-      return new FunctionIsolate(fn, isolate, dispatch, timers, deps.watchdog);
+      return new FunctionIsolate(fn, isolate, dispatch, { timers, fetches }, deps.watchdog);
     } catch (err) {
       timers.dispose();
+      fetches.dispose();
       if (!isolate.isDisposed) isolate.dispose();
       throw new HearthError("ERR_FUNCTION_INVALID", `Function ${fn.name} failed to load: ${messageOf(err)}`, {
         cause: err,
@@ -190,6 +204,7 @@ export class FunctionIsolate {
   dispose(reason: ErrorCode = "ERR_INTERNAL"): void {
     this.#disposeReason ??= reason;
     this.#timers.dispose();
+    this.#fetches.dispose();
     if (!this.#isolate.isDisposed) this.#isolate.dispose();
   }
 

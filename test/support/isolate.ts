@@ -1,5 +1,13 @@
 import { prepareBundle } from "../../gateway/index.ts";
-import { type Bootstrap, CodeCache, CpuWatchdog, FunctionIsolate, loadBootstrap } from "../../runtime/index.ts";
+import {
+  type Bootstrap,
+  CodeCache,
+  CpuWatchdog,
+  createEgressPolicy,
+  FunctionIsolate,
+  loadBootstrap,
+  OutboundFetch,
+} from "../../runtime/index.ts";
 
 export interface ConsoleLine {
   level: string;
@@ -34,6 +42,8 @@ export async function isolateFor(
     cpuMs?: number;
     memoryMb?: number;
     snapshot?: boolean;
+    /** HEARTH_EGRESS_ALLOW for this isolate's fetch(). */
+    egressAllow?: string;
   } = {},
 ): Promise<{ isolate: FunctionIsolate; console: ConsoleLine[] }> {
   const lines: ConsoleLine[] = [];
@@ -53,6 +63,7 @@ export async function isolateFor(
       bootstrap: await bootstrapFor(options.snapshot ?? true),
       cache: new CodeCache(),
       watchdog,
+      outbound: new OutboundFetch({ policy: createEgressPolicy(options.egressAllow), maxBodyBytes: 6 * 1024 * 1024 }),
       onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
       onCatastrophicError: (message) => {
         throw new Error(`catastrophic isolate error in a test: ${message}`);

@@ -19,6 +19,7 @@ export type DispatchResult =
 export class InvocationTracker {
   #running: string | null = null;
   readonly #inFlight = new Set<string>();
+  readonly #fetches = new Map<string | null, number>();
 
   current(): string | null {
     if (this.#running !== null) return this.#running;
@@ -37,6 +38,16 @@ export class InvocationTracker {
 
   end(id: string): void {
     this.#inFlight.delete(id);
+    this.#fetches.delete(id);
+    if (this.#inFlight.size === 0) this.#fetches.clear();
+  }
+
+  /** Counts one outbound fetch against the current invocation (or, when unknown, against all in flight). */
+  chargeFetch(): number {
+    const id = this.current();
+    const count = (this.#fetches.get(id) ?? 0) + 1;
+    this.#fetches.set(id, count);
+    return count;
   }
 }
 

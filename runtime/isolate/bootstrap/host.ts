@@ -14,6 +14,9 @@ export interface HostBridge {
   timerClear(id: number): void;
   /** Fresh random bytes from the host's CSPRNG (node:crypto). Synchronous. */
   entropy(bytes: number): ArrayBuffer;
+  /** Starts outbound request `id`; the host answers through `__hearth_fetch_done`. Fire-and-forget. */
+  fetchStart(id: number, request: object): void;
+  fetchAbort(id: number): void;
 }
 
 const notConnected = (): never => {
@@ -25,6 +28,8 @@ export const host: HostBridge = {
   timerSet: notConnected,
   timerClear: notConnected,
   entropy: notConnected,
+  fetchStart: notConnected,
+  fetchAbort: notConnected,
 };
 
 const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
@@ -32,6 +37,8 @@ const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
   timerSet: "__hearth_timer_set",
   timerClear: "__hearth_timer_clear",
   entropy: "__hearth_entropy",
+  fetchStart: "__hearth_fetch_start",
+  fetchAbort: "__hearth_fetch_abort",
 };
 
 /** Moves the host callbacks from their globals into `host`. */

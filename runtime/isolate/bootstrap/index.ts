@@ -10,6 +10,7 @@ import { Blob, File } from "./blob.ts";
 import { createConsole } from "./console.ts";
 import { crypto } from "./crypto.ts";
 import { createDispatcher, InvocationTracker } from "./dispatch.ts";
+import { createFetch, fetchDone } from "./fetch.ts";
 import { defineGlobal, defineGlobals } from "./globals.ts";
 import { connectHost, host } from "./host.ts";
 import { performance, resetTimeOrigin } from "./performance.ts";
@@ -36,6 +37,7 @@ defineGlobals({
   setInterval,
   clearInterval,
   console: createConsole(host, () => tracker.current()),
+  fetch: createFetch(() => tracker.chargeFetch()),
 });
 
 /**
@@ -47,6 +49,7 @@ defineGlobal("__hearth_connect", () => {
   resetTimeOrigin();
 });
 defineGlobal("__hearth_timer_fire", fireTimer);
+defineGlobal("__hearth_fetch_done", fetchDone);
 defineGlobal("__hearth_init", (envJson: string) => {
   const module = g.__hearth_module;
   g.__hearth_module = undefined; // a top-level `var`, so not deletable
