@@ -7,6 +7,8 @@ export default defineConfig({
     pool: "forks",
     execArgv: ["--no-node-snapshot"],
     testTimeout: 30_000,
+    // Executor processes log every expected failure the tests provoke; the assertions tell the story.
+    env: { HEARTH_LOG_LEVEL: process.env.HEARTH_LOG_LEVEL ?? "fatal" },
     hookTimeout: 60_000,
   },
 });

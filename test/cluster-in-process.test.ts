@@ -141,4 +141,19 @@ describe("scale from zero and executor crashes", () => {
       blackHole.unsubscribe();
     }
   });
+
+  it("carries a 6 MB request and a 6 MB response through the full path (HTTP, NATS, isolate)", async () => {
+    const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
+    await hearth.deploy("mirror", {
+      code: `export default { async fetch(r) { const b = await r.arrayBuffer(); return new Response(b, { headers: { "x-len": String(b.byteLength) } }); } };`,
+    });
+    const sixMb = new Uint8Array(6 * 1024 * 1024).map((_, i) => i % 251);
+    const res = await hearth.invoke("mirror", { body: sixMb });
+    expect([res.status, res.headers["x-len"], res.body.byteLength]).toEqual([
+      200,
+      String(sixMb.byteLength),
+      sixMb.byteLength,
+    ]);
+    expect(Buffer.compare(Buffer.from(res.body), Buffer.from(sixMb))).toBe(0);
+  });
 });

@@ -76,6 +76,7 @@ export class Executor {
     this.#deps = {
       bootstrap: options.bootstrap,
       watchdog: new CpuWatchdog(),
+      maxBodyBytes: this.#maxBodyBytes,
       outbound: new OutboundFetch({
         policy: createEgressPolicy(options.egressAllow),
         maxBodyBytes: options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes,

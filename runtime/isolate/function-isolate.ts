@@ -36,6 +36,8 @@ export interface IsolateDeps {
   readonly watchdog: CpuWatchdog;
   /** Shared by the isolates of an executor: fetch() under the egress policy. */
   readonly outbound: OutboundFetch;
+  /** Response bodies stop being read past this (the executor checks again before replying). */
+  readonly maxBodyBytes: number;
 }
 
 export type InvokeOutcome =
@@ -139,10 +141,14 @@ export class FunctionIsolate {
       );
       const user = await deps.cache.compile(isolate, fn.code, fn.digest, `${fn.name}.js`);
       await user.run(context, { timeout: STARTUP_TIMEOUT_MS });
-      const dispatch: ivm.Reference = await (init as ivm.Reference).apply(undefined, [JSON.stringify(fn.env)], {
-        result: { reference: true },
-        timeout: STARTUP_TIMEOUT_MS,
-      });
+      const dispatch: ivm.Reference = await (init as ivm.Reference).apply(
+        undefined,
+        [JSON.stringify(fn.env), deps.maxBodyBytes],
+        {
+          result: { reference: true },
+          timeout: STARTUP_TIMEOUT_MS,
+        },
+      );
       (init as ivm.Reference).release();
       return new FunctionIsolate(fn, isolate, dispatch, { timers, fetches }, deps.watchdog);
     } catch (err) {
@@ -246,7 +252,9 @@ function messageOf(err: unknown): string {
 function readResult(result: DispatchResult): InvokeOutcome {
   if ("error" in result) {
     const code: ErrorCode =
-      result.error.code === "ERR_INVALID_RESPONSE" ? "ERR_INVALID_RESPONSE" : "ERR_FUNCTION_THREW";
+      result.error.code === "ERR_INVALID_RESPONSE" || result.error.code === "ERR_PAYLOAD_TOO_LARGE"
+        ? result.error.code
+        : "ERR_FUNCTION_THREW";
     return {
       ok: false,
       code,

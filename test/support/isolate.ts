@@ -63,6 +63,7 @@ export async function isolateFor(
       bootstrap: await bootstrapFor(options.snapshot ?? true),
       cache: new CodeCache(),
       watchdog,
+      maxBodyBytes: 6 * 1024 * 1024,
       outbound: new OutboundFetch({ policy: createEgressPolicy(options.egressAllow), maxBodyBytes: 6 * 1024 * 1024 }),
       onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
       onCatastrophicError: (message) => {

@@ -53,8 +53,13 @@ export function extractBody(init: BodySource): ExtractedBody {
   return { bytes: encoder.encode(String(init)), stream: null, contentType: "text/plain;charset=UTF-8" };
 }
 
+/** Thrown when a body grows past the limit it is read under; the dispatcher maps it to a 413. */
+export class BodyTooLargeError extends Error {
+  override name = "BodyTooLargeError";
+}
+
 /** Reads a byte stream to the end. Chunks must be BufferSources, as the Fetch spec requires. */
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+async function readAll(stream: ReadableStream<Uint8Array>, maxBytes = Number.POSITIVE_INFINITY): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -69,6 +74,11 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
     else throw new TypeError("Body stream chunks must be Uint8Array (or another BufferSource)");
     chunks.push(bytes);
     size += bytes.byteLength;
+    if (size > maxBytes) {
+      // Stop pulling: an endless stream must not run the isolate out of memory first.
+      await reader.cancel();
+      throw new BodyTooLargeError(`Response body is over the ${maxBytes} byte limit`);
+    }
   }
   if (chunks.length === 1) return chunks[0] as Uint8Array;
   const all = new Uint8Array(size);
@@ -150,10 +160,10 @@ export class Body {
   }
 
   /** Not part of the web API: the whole body for the host, reading a stream to its end. */
-  async readForHost(): Promise<Uint8Array | null> {
+  async readForHost(maxBytes: number): Promise<Uint8Array | null> {
     if (this.#stream === null) return this.#bytes;
     if (this.#used || this.#stream.locked) throw new TypeError("The response body was already read");
     this.#used = true;
-    return readAll(this.#stream);
+    return readAll(this.#stream, maxBytes);
   }
 }

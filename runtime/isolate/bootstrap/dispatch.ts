@@ -1,3 +1,4 @@
+import { BodyTooLargeError } from "./body.ts";
 import { type Request, requestFromHost } from "./request.ts";
 import { Response } from "./response.ts";
 
@@ -70,7 +71,12 @@ function errorResult(code: string, err: unknown): DispatchResult {
 }
 
 /** Binds the user's module once; returns the per-request entry point the host calls. */
-export function createDispatcher(module: unknown, env: Readonly<Record<string, string>>, tracker: InvocationTracker) {
+export function createDispatcher(
+  module: unknown,
+  env: Readonly<Record<string, string>>,
+  tracker: InvocationTracker,
+  maxBodyBytes: number,
+) {
   const handler = (module as { default?: FetchHandler } | undefined)?.default;
   if (typeof handler?.fetch !== "function") {
     throw new TypeError("The module has no `export default { fetch(request, env, ctx) }` handler");
@@ -99,14 +105,14 @@ export function createDispatcher(module: unknown, env: Readonly<Record<string, s
           },
         };
       }
-      const bytes = await response.readForHost();
+      const bytes = await response.readForHost(maxBodyBytes);
       return {
         status: response.status,
         headers: [...response.headers],
         body: bytes && bytes.byteLength > 0 ? (bytes.slice().buffer as ArrayBuffer) : null,
       };
     } catch (err) {
-      return errorResult("ERR_FUNCTION_THREW", err);
+      return errorResult(err instanceof BodyTooLargeError ? "ERR_PAYLOAD_TOO_LARGE" : "ERR_FUNCTION_THREW", err);
     } finally {
       tracker.yielded();
       tracker.end(id);

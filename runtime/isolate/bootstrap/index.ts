@@ -50,9 +50,9 @@ defineGlobal("__hearth_connect", () => {
 });
 defineGlobal("__hearth_timer_fire", fireTimer);
 defineGlobal("__hearth_fetch_done", fetchDone);
-defineGlobal("__hearth_init", (envJson: string) => {
+defineGlobal("__hearth_init", (envJson: string, maxBodyBytes: number) => {
   const module = g.__hearth_module;
   g.__hearth_module = undefined; // a top-level `var`, so not deletable
   const env = Object.freeze(JSON.parse(envJson) as Record<string, string>);
-  return createDispatcher(module, env, tracker);
+  return createDispatcher(module, env, tracker, maxBodyBytes);
 });
