@@ -62,6 +62,7 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
         memoryMb: deploy.memoryMb,
         timeoutMs: deploy.timeoutMs,
         cpuMs: deploy.cpuMs,
+        concurrency: deploy.concurrency,
       };
       const record: FunctionRecord = {
         name,

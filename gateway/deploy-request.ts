@@ -10,6 +10,7 @@ export interface DeployRequest {
   readonly memoryMb: number;
   readonly timeoutMs: number;
   readonly cpuMs: number;
+  readonly concurrency: number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -59,5 +60,12 @@ export function parseDeployRequest(body: unknown): DeployRequest {
       LIMITS.defaultTimeoutMs,
     ),
     cpuMs: intInRange(input.cpuMs, "cpuMs", LIMITS.minCpuMs, LIMITS.maxCpuMs, LIMITS.defaultCpuMs),
+    concurrency: intInRange(
+      input.concurrency,
+      "concurrency",
+      LIMITS.minConcurrency,
+      LIMITS.maxConcurrency,
+      LIMITS.defaultConcurrency,
+    ),
   };
 }

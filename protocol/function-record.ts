@@ -15,6 +15,8 @@ export interface FunctionRecord {
   readonly timeoutMs: number;
   /** CPU-time limit per invocation. */
   readonly cpuMs: number;
+  /** Requests in flight per isolate before the worker adds another isolate. */
+  readonly concurrency: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

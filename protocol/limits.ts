@@ -7,6 +7,10 @@ export const LIMITS = {
   defaultCpuMs: 50,
   minCpuMs: 1,
   maxCpuMs: 30_000,
+  /** Requests in flight per isolate before the pool adds an isolate. */
+  defaultConcurrency: 32,
+  minConcurrency: 1,
+  maxConcurrency: 1_000,
   defaultTimeoutMs: 30_000,
   minTimeoutMs: 10,
   maxTimeoutMs: 15 * 60_000,

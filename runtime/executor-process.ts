@@ -11,6 +11,8 @@ export interface ExecutorProcessOptions {
   readonly natsUrl: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly log: Logger;
+  /** Called when the executor unloaded a function on its own (idle, or removed). */
+  readonly onUnloaded?: (name: string) => void;
   /** Called once when the child exits for any reason other than stop(). */
   readonly onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -59,6 +61,9 @@ export class ExecutorProcess {
           clearTimeout(timer);
           this.#options.log.info({ pid: child.pid }, "executor ready");
           resolve();
+        } else if (message.type === "unloaded") {
+          this.functions.delete(message.name);
+          this.#options.onUnloaded?.(message.name);
         } else {
           const pending = this.#pending.get(message.requestId);
           this.#pending.delete(message.requestId);

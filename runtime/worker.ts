@@ -73,6 +73,7 @@ export class Worker {
       env: this.#executorEnv,
       log: this.#log,
       onExit: (code, signal) => this.#onExecutorExit(slot, executor, code, signal, attempt),
+      onUnloaded: () => this.#heartbeat(),
     });
     this.#executors[slot] = executor;
     await executor.start();

@@ -10,6 +10,7 @@ export interface FunctionInfo {
   readonly memoryMb: number;
   readonly timeoutMs: number;
   readonly cpuMs: number;
+  readonly concurrency: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -23,6 +24,7 @@ export interface DeployOptions {
   readonly memoryMb?: number;
   readonly timeoutMs?: number;
   readonly cpuMs?: number;
+  readonly concurrency?: number;
 }
 
 export interface InvokeOptions {

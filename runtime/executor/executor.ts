@@ -32,8 +32,15 @@ export interface ExecutorOptions {
   readonly maxBodyBytes?: number;
   /** Addresses and CIDR ranges fetch() may reach although they are private (HEARTH_EGRESS_ALLOW). */
   readonly egressAllow?: string;
+  /** A function with no request for this long is unloaded (scale to zero on this node). */
+  readonly idleMs?: number;
+  /** Told whenever a function is unloaded here, so the supervisor's reports stay true. */
+  readonly onUnload?: (name: string) => void;
   readonly onCatastrophicError?: (message: string) => void;
 }
+
+/** Idle time before a function's pool is unloaded from an executor (Knative's default grace is 30 s; OpenWhisk keeps containers 10 min). */
+export const DEFAULT_IDLE_MS = 5 * 60_000;
 
 const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
   debug: "debug",
@@ -64,6 +71,9 @@ export class Executor {
   readonly #writes = new WriteCoalescer();
   #inFlight = 0;
   #idle: PromiseWithResolvers<void> | null = null;
+  readonly #idleMs: number;
+  readonly #onUnload: (name: string) => void;
+  #sweep: NodeJS.Timeout | null = null;
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
   #watch: { stop(): void } | null = null;
@@ -73,6 +83,8 @@ export class Executor {
     this.#store = options.store;
     this.#log = options.log ?? silentLogger();
     this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
+    this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+    this.#onUnload = options.onUnload ?? (() => {});
     this.#deps = {
       bootstrap: options.bootstrap,
       watchdog: new CpuWatchdog(),
@@ -92,8 +104,9 @@ export class Executor {
     };
   }
 
-  /** Starts following deploys and removals of the functions this executor holds. */
+  /** Starts following deploys and removals of the functions this executor holds, and idle sweeps. */
   async start(): Promise<void> {
+    this.#sweep = setInterval(() => this.#evictIdle(), Math.max(10, Math.min(this.#idleMs / 2, 30_000)));
     this.#watch = await this.#store.watch(
       (change) => {
         if (change.kind === "delete") this.unload(change.name);
@@ -133,13 +146,21 @@ export class Executor {
     this.#log.info({ fn: name, version: record.version }, "function loaded");
   }
 
-  unload(name: string): void {
+  unload(name: string, reason = "removed"): void {
     const loaded = this.#loaded.get(name);
     if (!loaded) return;
     this.#loaded.delete(name);
     loaded.subscription.unsubscribe();
     loaded.pool.dispose();
-    this.#log.info({ fn: name }, "function unloaded");
+    this.#log.info({ fn: name, reason }, "function unloaded");
+    this.#onUnload(name);
+  }
+
+  /** Scale to zero: pools without a request for `idleMs` free their isolates and subscription. */
+  #evictIdle(): void {
+    for (const [name, { pool }] of this.#loaded) {
+      if (pool.idleMs() >= this.#idleMs) this.unload(name, "idle");
+    }
   }
 
   async #functionCode(record: FunctionRecord): Promise<FunctionCode> {
@@ -154,6 +175,7 @@ export class Executor {
       memoryMb: record.memoryMb,
       timeoutMs: record.timeoutMs,
       cpuMs: record.cpuMs,
+      concurrency: record.concurrency,
     };
   }
 
@@ -227,6 +249,7 @@ export class Executor {
    */
   async close(graceMs = 4_000): Promise<void> {
     this.#watch?.stop();
+    if (this.#sweep) clearInterval(this.#sweep);
     await Promise.all([...this.#loaded.values()].map((l) => l.subscription.drain()));
     if (this.#inFlight > 0) {
       this.#idle = Promise.withResolvers<void>();

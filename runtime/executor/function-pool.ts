@@ -5,70 +5,150 @@ import {
   type IsolateDeps,
 } from "../isolate/function-isolate.ts";
 
+/** How a pool grows and recycles its isolates. */
+export interface PoolPolicy {
+  /** Isolates per function in one executor. */
+  readonly maxIsolates: number;
+  /** An isolate is recycled after this many invocations (leaks in isolated-vm and in user code: research §3). */
+  readonly maxInvocationsPerIsolate: number;
+  /** ...or when its heap is this full (Noodl recycled at 80%). */
+  readonly recycleHeapRatio: number;
+  /** How often (in invocations) the heap is looked at. */
+  readonly heapCheckEvery: number;
+}
+
+export const DEFAULT_POOL_POLICY: PoolPolicy = Object.freeze({
+  maxIsolates: 4,
+  maxInvocationsPerIsolate: 10_000,
+  recycleHeapRatio: 0.8,
+  heapCheckEvery: 64,
+});
+
 /**
- * The warm isolate(s) of one function in one executor. For now one isolate that serves concurrent
- * requests (as Workers does); issue 3 grows this into a sized pool with idle eviction and recycling.
- * A dead isolate (timeout, out of memory) is replaced on the next request.
+ * The warm isolates of one function in one executor. A request goes to the least busy isolate; a
+ * new isolate is added when every one has `fn.concurrency` requests in flight (up to
+ * `maxIsolates`). Isolates are recycled after many invocations or when their heap is nearly full,
+ * and replaced after a limit killed them. Retired isolates finish their in-flight requests first.
  */
 export class FunctionPool {
   #fn: FunctionCode;
   readonly #deps: IsolateDeps;
-  #isolate: FunctionIsolate | null = null;
+  readonly #policy: PoolPolicy;
+  readonly #now: () => number;
+  #isolates: FunctionIsolate[] = [];
   #creating: Promise<FunctionIsolate> | null = null;
-  /** Isolates of an older deploy that still finish their in-flight requests. */
   readonly #retiring = new Set<FunctionIsolate>();
+  #lastUsedMs: number;
 
-  constructor(fn: FunctionCode, deps: IsolateDeps) {
+  constructor(fn: FunctionCode, deps: IsolateDeps, policy: PoolPolicy = DEFAULT_POOL_POLICY, now = Date.now) {
     this.#fn = fn;
     this.#deps = deps;
+    this.#policy = policy;
+    this.#now = now;
+    this.#lastUsedMs = now();
   }
 
   get fn(): FunctionCode {
     return this.#fn;
   }
 
-  /** Returns a live isolate, creating one if needed; throws ERR_FUNCTION_INVALID if the code fails to load. */
-  warm(): Promise<FunctionIsolate> {
-    if (this.#isolate && !this.#isolate.disposed) return Promise.resolve(this.#isolate);
-    // Concurrent callers share one creation; a failed one is not cached, the next call retries.
-    this.#creating ??= this.#create().finally(() => {
-      this.#creating = null;
-    });
-    return this.#creating;
+  /** Live isolates (not counting retiring ones). */
+  get size(): number {
+    return this.#isolates.length;
   }
 
-  async #create(): Promise<FunctionIsolate> {
-    const fn = this.#fn;
-    const isolate = await FunctionIsolate.create(fn, this.#deps);
-    if (fn !== this.#fn) {
-      // Redeployed while we were building: this one is already stale.
-      isolate.dispose();
-      return FunctionIsolate.create(this.#fn, this.#deps).then((fresh) => (this.#isolate = fresh));
-    }
-    this.#isolate = isolate;
-    return isolate;
+  /** Milliseconds since the last request ended, or 0 while any is in flight. */
+  idleMs(): number {
+    const busy = this.#isolates.some((i) => i.inFlight > 0) || [...this.#retiring].some((i) => i.inFlight > 0);
+    return busy ? 0 : this.#now() - this.#lastUsedMs;
+  }
+
+  /** Makes sure one isolate is ready; throws ERR_FUNCTION_INVALID if the code fails to load. */
+  async warm(): Promise<void> {
+    this.#prune();
+    if (this.#isolates.length === 0) await this.#grow();
   }
 
   async invoke(id: string, requestJson: string, body: Uint8Array | null): Promise<InvokeOutcome> {
-    let isolate = this.#isolate;
-    if (!isolate || isolate.disposed) {
+    // Picked synchronously, and isolate.invoke counts itself in flight synchronously, so concurrent
+    // callers see each other's load.
+    let isolate = this.#pick();
+    if (!isolate) {
       try {
-        isolate = await this.warm();
+        isolate = await this.#grow();
       } catch (err) {
         return { ok: false, code: "ERR_FUNCTION_INVALID", message: err instanceof Error ? err.message : String(err) };
       }
     }
     const outcome = await isolate.invoke(id, requestJson, body);
-    if (this.#retiring.size > 0) this.#reapRetired();
+    this.#lastUsedMs = this.#now();
+    this.#afterInvoke(isolate);
     return outcome;
   }
 
-  /** Switches to new code: new requests get a fresh isolate, old requests finish on the old one. */
+  /** The least busy live isolate, or null when the pool should (and may) grow first. */
+  #pick(): FunctionIsolate | null {
+    this.#prune();
+    let best: FunctionIsolate | null = null;
+    for (const isolate of this.#isolates) if (!best || isolate.inFlight < best.inFlight) best = isolate;
+    if (best && (best.inFlight < this.#fn.concurrency || this.#isolates.length >= this.#policy.maxIsolates))
+      return best;
+    return null;
+  }
+
+  /** Adds one isolate; concurrent callers share the creation, a failed one is not cached. */
+  #grow(): Promise<FunctionIsolate> {
+    let creating = this.#creating;
+    if (!creating) {
+      creating = this.#create().finally(() => {
+        this.#creating = null;
+      });
+      this.#creating = creating;
+    }
+    return creating;
+  }
+
+  async #create(): Promise<FunctionIsolate> {
+    const fn = this.#fn;
+    const isolate = await FunctionIsolate.create(fn, this.#deps);
+    if (fn === this.#fn) return this.#add(isolate);
+    // Redeployed while we were building: this one is already stale.
+    isolate.dispose();
+    return this.#add(await FunctionIsolate.create(this.#fn, this.#deps));
+  }
+
+  #add(isolate: FunctionIsolate): FunctionIsolate {
+    this.#isolates.push(isolate);
+    return isolate;
+  }
+
+  /** Drops isolates a limit has killed, so the next request builds a fresh one. */
+  #prune(): void {
+    if (this.#isolates.some((i) => i.disposed)) this.#isolates = this.#isolates.filter((i) => !i.disposed);
+  }
+
+  #afterInvoke(isolate: FunctionIsolate): void {
+    if (isolate.invocations >= this.#policy.maxInvocationsPerIsolate) this.#retire(isolate);
+    else if (isolate.invocations % this.#policy.heapCheckEvery === 0) {
+      void isolate.heapUsedRatio().then((ratio) => {
+        if (ratio >= this.#policy.recycleHeapRatio) this.#retire(isolate);
+      });
+    }
+    if (this.#retiring.size > 0) this.#reapRetired();
+  }
+
+  #retire(isolate: FunctionIsolate): void {
+    const index = this.#isolates.indexOf(isolate);
+    if (index === -1) return;
+    this.#isolates.splice(index, 1);
+    this.#retiring.add(isolate);
+    this.#reapRetired();
+  }
+
+  /** Switches to new code: new requests get fresh isolates, old requests finish on the old ones. */
   replace(fn: FunctionCode): void {
     this.#fn = fn;
-    if (this.#isolate) this.#retiring.add(this.#isolate);
-    this.#isolate = null;
-    this.#reapRetired();
+    for (const isolate of [...this.#isolates]) this.#retire(isolate);
   }
 
   #reapRetired(): void {
@@ -81,13 +161,12 @@ export class FunctionPool {
   }
 
   dispose(): void {
-    this.#isolate?.dispose();
-    this.#isolate = null;
+    for (const isolate of [...this.#isolates, ...this.#retiring]) isolate.dispose();
+    this.#isolates = [];
+    this.#retiring.clear();
     void this.#creating?.then(
       (isolate) => isolate.dispose(),
       () => {},
     );
-    for (const isolate of this.#retiring) isolate.dispose();
-    this.#retiring.clear();
   }
 }

@@ -10,6 +10,7 @@ export type ExecutorRequest = ExecutorCommand & { readonly requestId: number };
 /** Executor → supervisor messages: a reply to one request, or the one-time ready signal. */
 export type ExecutorMessage =
   | { readonly type: "ready" }
+  | { readonly type: "unloaded"; readonly name: string }
   | { readonly type: "reply"; readonly requestId: number; readonly ok: true }
   | {
       readonly type: "reply";

@@ -26,6 +26,8 @@ const executor = new Executor({
   log,
   maxBodyBytes: process.env.HEARTH_MAX_BODY_BYTES ? Number(process.env.HEARTH_MAX_BODY_BYTES) : undefined,
   egressAllow: process.env.HEARTH_EGRESS_ALLOW,
+  idleMs: process.env.HEARTH_IDLE_MS ? Number(process.env.HEARTH_IDLE_MS) : undefined,
+  onUnload: (name) => send({ type: "unloaded", name }),
 });
 await executor.start();
 

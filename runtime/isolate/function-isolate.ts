@@ -21,6 +21,8 @@ export interface FunctionCode {
   readonly memoryMb: number;
   readonly timeoutMs: number;
   readonly cpuMs: number;
+  /** Requests in flight per isolate before the pool adds another. */
+  readonly concurrency: number;
 }
 
 /** Receives each `console.*` call of the function, with the invocation it belongs to (or null). */
@@ -85,6 +87,7 @@ export class FunctionIsolate {
   readonly #fetches: FetchHost;
   readonly #watchdog: CpuWatchdog;
   #inFlight = 0;
+  #invocations = 0;
   #disposeReason: ErrorCode | null = null;
 
   private constructor(
@@ -165,6 +168,22 @@ export class FunctionIsolate {
     return this.#inFlight;
   }
 
+  /** Invocations started on this isolate so far. */
+  get invocations(): number {
+    return this.#invocations;
+  }
+
+  /** How full the heap is against the memory limit (0–1; 1 once disposed). */
+  async heapUsedRatio(): Promise<number> {
+    if (this.disposed) return 1;
+    try {
+      const heap = await this.#isolate.getHeapStatistics();
+      return (heap.used_heap_size + heap.externally_allocated_size) / (this.fn.memoryMb * 1024 * 1024);
+    } catch {
+      return 1; // disposed meanwhile
+    }
+  }
+
   get disposed(): boolean {
     return this.#disposeReason !== null || this.#isolate.isDisposed;
   }
@@ -173,6 +192,7 @@ export class FunctionIsolate {
   async invoke(id: string, requestJson: string, body: Uint8Array | null): Promise<InvokeOutcome> {
     if (this.disposed) return { ok: false, code: "ERR_INTERNAL", message: "isolate already disposed" };
     this.#inFlight++;
+    this.#invocations++;
     const unwatch = this.#watchdog.watch(
       this.#isolate,
       this.fn.cpuMs,

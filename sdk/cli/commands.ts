@@ -51,7 +51,8 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 }
 
 const deploy: Command = {
-  usage: "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--env K=V]... [--json]",
+  usage:
+    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--env K=V]... [--json]",
   summary: "Bundle a function with esbuild and deploy it",
   async run(args, out) {
     const { values, positionals } = parse(args, {
@@ -59,6 +60,7 @@ const deploy: Command = {
       memory: { type: "string" },
       timeout: { type: "string" },
       cpu: { type: "string" },
+      concurrency: { type: "string" },
       env: { type: "string", multiple: true },
     });
     const entry = positional(positionals, "<entry> file");
@@ -71,6 +73,7 @@ const deploy: Command = {
       memoryMb: optionalInt(values.memory, "--memory"),
       timeoutMs: optionalInt(values.timeout, "--timeout"),
       cpuMs: optionalInt(values.cpu, "--cpu"),
+      concurrency: optionalInt(values.concurrency, "--concurrency"),
     });
     out.result(info);
     out.info(`✔ Deployed ${info.name} (${(info.bundleBytes / 1024).toFixed(1)} KB, ${info.digest.slice(0, 12)})`);

@@ -4,7 +4,9 @@ import {
   CodeCache,
   CpuWatchdog,
   createEgressPolicy,
+  type FunctionCode,
   FunctionIsolate,
+  type IsolateDeps,
   loadBootstrap,
   OutboundFetch,
 } from "../../runtime/index.ts";
@@ -15,7 +17,6 @@ export interface ConsoleLine {
   invocationId: string | null;
 }
 
-/** Compiles `source` the way a deploy does and starts it in a real isolate. */
 const bootstraps = new Map<boolean, Promise<Bootstrap>>();
 const watchdog = new CpuWatchdog();
 
@@ -34,42 +35,59 @@ export function bootstrapFor(snapshot: boolean): Promise<Bootstrap> {
   return bootstrap;
 }
 
+export interface TestFunctionOptions {
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  cpuMs?: number;
+  memoryMb?: number;
+  concurrency?: number;
+  snapshot?: boolean;
+  /** HEARTH_EGRESS_ALLOW for this isolate's fetch(). */
+  egressAllow?: string;
+}
+
+/** Compiles `source` the way a deploy does, into what an executor runs. */
+export async function functionCodeFor(source: string, options: TestFunctionOptions = {}): Promise<FunctionCode> {
+  return {
+    name: "fn",
+    digest: `test-${Math.random()}`,
+    version: "v1",
+    code: await prepareBundle(source, "fn.js"),
+    env: options.env ?? {},
+    memoryMb: options.memoryMb ?? 64,
+    timeoutMs: options.timeoutMs ?? 2_000,
+    cpuMs: options.cpuMs ?? 50,
+    concurrency: options.concurrency ?? 32,
+  };
+}
+
+/** Isolate dependencies as an executor builds them; console lines are collected in `lines`. */
+export async function isolateDepsFor(
+  options: TestFunctionOptions = {},
+  lines: ConsoleLine[] = [],
+): Promise<IsolateDeps> {
+  return {
+    bootstrap: await bootstrapFor(options.snapshot ?? true),
+    cache: new CodeCache(),
+    watchdog,
+    maxBodyBytes: 6 * 1024 * 1024,
+    outbound: new OutboundFetch({ policy: createEgressPolicy(options.egressAllow), maxBodyBytes: 6 * 1024 * 1024 }),
+    onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
+    onCatastrophicError: (message) => {
+      throw new Error(`catastrophic isolate error in a test: ${message}`);
+    },
+  };
+}
+
+/** Compiles `source` the way a deploy does and starts it in a real isolate. */
 export async function isolateFor(
   source: string,
-  options: {
-    env?: Record<string, string>;
-    timeoutMs?: number;
-    cpuMs?: number;
-    memoryMb?: number;
-    snapshot?: boolean;
-    /** HEARTH_EGRESS_ALLOW for this isolate's fetch(). */
-    egressAllow?: string;
-  } = {},
+  options: TestFunctionOptions = {},
 ): Promise<{ isolate: FunctionIsolate; console: ConsoleLine[] }> {
   const lines: ConsoleLine[] = [];
-  const code = await prepareBundle(source, "fn.js");
   const isolate = await FunctionIsolate.create(
-    {
-      name: "fn",
-      digest: `test-${Math.random()}`,
-      version: "v1",
-      code,
-      env: options.env ?? {},
-      memoryMb: options.memoryMb ?? 64,
-      timeoutMs: options.timeoutMs ?? 2_000,
-      cpuMs: options.cpuMs ?? 50,
-    },
-    {
-      bootstrap: await bootstrapFor(options.snapshot ?? true),
-      cache: new CodeCache(),
-      watchdog,
-      maxBodyBytes: 6 * 1024 * 1024,
-      outbound: new OutboundFetch({ policy: createEgressPolicy(options.egressAllow), maxBodyBytes: 6 * 1024 * 1024 }),
-      onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
-      onCatastrophicError: (message) => {
-        throw new Error(`catastrophic isolate error in a test: ${message}`);
-      },
-    },
+    await functionCodeFor(source, options),
+    await isolateDepsFor(options, lines),
   );
   return { isolate, console: lines };
 }
