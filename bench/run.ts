@@ -1,157 +1,78 @@
 /**
- * `npm run bench`: warm hello-world through Hearth's full path, side by side with bare node:http and
- * workerd in one run (method: ../shared/DESIGN.md "Targets"). Servers are pinned to CPU 1, the load
- * generator (wrk) to CPU 0; CPU µs per request sums every server process. Rounds are interleaved
- * and the median is reported. Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (100).
+ * `npm run bench`: Hearth side by side with bare node:http and workerd in one run (method:
+ * ../shared/DESIGN.md "Targets"). Servers are pinned to CPU 1, the load generator (wrk) to CPU 0; CPU
+ * µs per request sums every server process. Rounds are interleaved and medians reported.
+ *
+ * 1. warm hello world: node:http, workerd, Hearth (full path: gateway → NATS → executor isolate)
+ * 2. realistic function, a Hono app echoing 1 KB of JSON: workerd and Hearth
+ * 3. the runtime alone: invocations straight to the executor over NATS (no gateway)
+ * 4. cold starts: deployed, never run → first response, end to end
+ * 5. density: warm idle isolates per GiB of RSS
+ *
+ * Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (200), BENCH_DENSITY (500).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { request } from "undici";
-import { buildBundle, freePort, HearthClient } from "../sdk/index.ts";
+import { buildBundle, HearthClient } from "../sdk/index.ts";
 import { startDevCluster } from "../test/support/cli.ts";
-import { cpuMicros, processTree } from "../test/support/proc.ts";
-import { writeWorkerdConfig } from "./peers/workerd-config.ts";
+import { childPids, cpuMicros, processTree } from "../test/support/proc.ts";
+import { measureRuntimeOnly } from "./runtime-only.ts";
+import { processLabel, startNodeHttp, startWorkerd, type Target, waitForHttp } from "./targets.ts";
 import { type LoadResult, runWrk } from "./wrk.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const HELLO = join(ROOT, "bench/hello.js");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const COLD_FUNCTIONS = Number(process.env.BENCH_COLD_FUNCTIONS ?? 100);
+const COLD_FUNCTIONS = Number(process.env.BENCH_COLD_FUNCTIONS ?? 200);
+const DENSITY_ISOLATES = Number(process.env.BENCH_DENSITY ?? 500);
 const WARMUP_SECONDS = 3;
-/** The workerd release measured in ../shared/research/peers.md. */
-const WORKERD_VERSION = "1.20261117.1";
-
-interface Target {
-  readonly name: string;
-  readonly url: string;
-  pids(): number[];
-  stop(): Promise<void>;
-}
 
 interface Sample extends LoadResult {
   readonly cpuMicrosPerRequest: number;
-  /** CPU µs per request by process (its command line, shortened), to see where the time goes. */
+  /** CPU µs per request by process, to see where the time goes. */
   readonly byProcess: Record<string, number>;
 }
 
-function processLabel(pid: number): string {
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-    const script = argv.find((a) => /\.(ts|js)$/.test(a));
-    const role = script ? `${script.split("/").slice(-2).join("/")} ${argv.at(-1) ?? ""}` : (argv[0] ?? "?");
-    return role.replace(/^.*\//, "").trim() || String(pid);
-  } catch {
-    return String(pid);
-  }
-}
-
-function pinned(command: string, args: string[], options: Parameters<typeof spawn>[2] = {}): ChildProcess {
-  return spawn("taskset", ["-c", "1", command, ...args], { stdio: ["ignore", "ignore", "inherit"], ...options });
-}
-
-async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
-    try {
-      const res = await request(url);
-      await res.body.dump();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${url} did not answer`);
-}
-
-function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-    });
-}
-
-async function startNodeHttp(): Promise<Target> {
-  const port = await freePort();
-  const child = pinned(process.execPath, [join(ROOT, "bench/peers/node-http.ts"), String(port)]);
-  const url = `http://127.0.0.1:${port}/`;
-  await waitForHttp(url, child);
-  return { name: "bare Node `node:http`", url, pids: () => processTree(child.pid as number), stop: stopper(child) };
-}
-
-function workerdBinary(): string {
-  const bin = join(ROOT, "node_modules/.bin/workerd");
-  if (!existsSync(bin)) {
-    console.log(`installing workerd@${WORKERD_VERSION} for the benchmark (not saved to package.json)`);
-    execFileSync("npm", ["install", "--no-save", `workerd@${WORKERD_VERSION}`], { cwd: ROOT, stdio: "inherit" });
-  }
-  return bin;
-}
-
-async function startWorkerd(): Promise<Target> {
-  const port = await freePort();
-  const child = pinned(workerdBinary(), ["serve", writeWorkerdConfig(HELLO, port)]);
-  const url = `http://127.0.0.1:${port}/`;
-  await waitForHttp(url, child);
-  return { name: "workerd", url, pids: () => processTree(child.pid as number), stop: stopper(child) };
-}
-
-async function startHearth(): Promise<{ target: Target; client: HearthClient }> {
-  const cluster = await startDevCluster({}, { cpu: 1 });
-  const client = new HearthClient({ url: cluster.url, token: cluster.token });
-  await client.deploy("hello", await buildBundle(HELLO));
-  const url = `${cluster.url}/fn/hello`;
-  await waitForHttp(url, cluster.process);
-  return {
-    client,
-    target: {
-      name: "Hearth (gateway → NATS → executor isolate)",
-      url,
-      pids: () => processTree(cluster.process.pid as number),
-      stop: async () => {
-        await cluster.stop();
-      },
-    },
-  };
-}
-
 async function measure(target: Target): Promise<Sample> {
-  await runWrk(target.url, WARMUP_SECONDS);
+  await runWrk(target.url, WARMUP_SECONDS, { script: target.script });
   const pids = target.pids();
   const before = new Map(pids.map((pid) => [pid, cpuMicros([pid])]));
-  const result = await runWrk(target.url, SECONDS);
+  const result = await runWrk(target.url, SECONDS, { script: target.script });
   const requests = Math.max(1, result.requests);
   const byProcess: Record<string, number> = {};
   let used = 0;
   for (const pid of pids) {
     const delta = cpuMicros([pid]) - (before.get(pid) ?? 0);
     used += delta;
-    const label = `${processLabel(pid)} (${pid})`;
-    byProcess[label] = Number((delta / requests).toFixed(1));
+    if (delta > 0) byProcess[processLabel(pid)] = Number((delta / requests).toFixed(1));
   }
   return { ...result, cpuMicrosPerRequest: used / requests, byProcess };
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-};
-const pct = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-};
+const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+const median = (values: number[]) => sorted(values)[Math.floor(values.length / 2)] as number;
+const percentile = (values: number[], p: number) =>
+  sorted(values)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] as number;
+
+/** A wrk script that POSTs `body` as JSON. */
+function postScript(body: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), "hearth-bench-wrk-")), "post.lua");
+  writeFileSync(
+    file,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`,
+  );
+  return file;
+}
 
 /** Deploys N functions, then times each one's first request (no warm isolate anywhere). */
-async function measureColdStarts(client: HearthClient, n: number): Promise<number[]> {
-  const bundle = await buildBundle(HELLO);
+async function measureColdStarts(client: HearthClient, code: string, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const name = `cold-${i}`;
-    await client.deploy(name, { ...bundle, env: { N: String(i) } });
+    await client.deploy(name, { code, env: { N: String(i) } });
     const started = performance.now();
     const res = await client.invoke(name);
     times.push(performance.now() - started);
@@ -160,16 +81,65 @@ async function measureColdStarts(client: HearthClient, n: number): Promise<numbe
   return times;
 }
 
+function measureDensity(count: number): { perIsolateMiB: number; per4GiB: number } {
+  const out = execFileSync(
+    process.execPath,
+    ["--no-node-snapshot", "--expose-gc", join(ROOT, "bench/density.ts"), String(count)],
+    {
+      encoding: "utf8",
+    },
+  );
+  return JSON.parse(out.trim().split("\n").at(-1) as string);
+}
+
+function table(title: string, rows: Array<Record<string, string | number>>): string {
+  const keys = Object.keys(rows[0] ?? {});
+  return [
+    `${title}\n`,
+    `| ${keys.join(" | ")} |`,
+    `|${keys.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${keys.map((k) => r[k]).join(" | ")} |`),
+  ].join("\n");
+}
+
 async function main(): Promise<void> {
   try {
     execFileSync("wrk", ["--version"], { stdio: "ignore" });
   } catch (err) {
     if ((err as { code?: string }).code === "ENOENT") throw new Error("wrk is needed: sudo apt-get install wrk");
   }
-  const node = await startNodeHttp();
-  const workerd = await startWorkerd();
-  const { target: hearth, client } = await startHearth();
-  const targets = [node, workerd, hearth];
+  const hello = await buildBundle(join(ROOT, "bench/hello.js"));
+  const hono = await buildBundle(join(ROOT, "bench/hono-echo.ts"));
+  const json1k = JSON.stringify({
+    items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ["a", "b", "c"] })),
+  }).padEnd(1024, " ");
+  const post = postScript(json1k);
+
+  const cluster = await startDevCluster({}, { cpu: 1 });
+  const client = new HearthClient({ url: cluster.url, token: cluster.token });
+  await client.deploy("hello", hello);
+  await client.deploy("hono", hono);
+  await waitForHttp(`${cluster.url}/fn/hello`, cluster.process);
+  await waitForHttp(`${cluster.url}/fn/hono/`, cluster.process);
+  const hearthPids = () => processTree(cluster.process.pid as number);
+  const hearthHello: Target = {
+    name: "Hearth",
+    url: `${cluster.url}/fn/hello`,
+    pids: hearthPids,
+    stop: async () => {},
+  };
+  const hearthHono: Target = {
+    name: "Hearth, Hono echo",
+    url: `${cluster.url}/fn/hono/echo`,
+    script: post,
+    pids: hearthPids,
+    stop: async () => {},
+  };
+
+  const node = await startNodeHttp(ROOT);
+  const workerd = await startWorkerd(ROOT, "workerd", hello.code);
+  const workerdHono = await startWorkerd(ROOT, "workerd, Hono echo", hono.code, { path: "/echo", script: post });
+  const targets = [node, workerd, hearthHello, workerdHono, hearthHono];
   const samples = new Map<Target, Sample[]>(targets.map((t) => [t, []]));
   try {
     for (let round = 1; round <= ROUNDS; round++) {
@@ -179,53 +149,80 @@ async function main(): Promise<void> {
         console.log(
           `round ${round} ${target.name}: ${sample.requestsPerSecond.toFixed(0)} req/s, p50 ${sample.p50Ms} ms, p99 ${sample.p99Ms} ms, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req, ${sample.errors} errors`,
         );
-        if (target === hearth) console.log("  CPU µs/req by process:", JSON.stringify(sample.byProcess));
+        if (target.name.startsWith("Hearth")) console.log("  CPU µs/req by process:", JSON.stringify(sample.byProcess));
       }
     }
-    const cold = await measureColdStarts(client, COLD_FUNCTIONS);
-    const baseline = median((samples.get(node) ?? []).map((s) => s.requestsPerSecond));
-    const rows = targets.map((t) => {
+    const summary = (t: Target) => {
       const s = samples.get(t) ?? [];
-      const rps = median(s.map((x) => x.requestsPerSecond));
       return {
-        peer: t.name,
-        requestsPerSecond: Math.round(rps),
-        ratioVsNodeHttp: Number((rps / baseline).toFixed(2)),
-        p50Ms: median(s.map((x) => x.p50Ms)),
-        p99Ms: median(s.map((x) => x.p99Ms)),
-        cpuMicrosPerRequest: Number(median(s.map((x) => x.cpuMicrosPerRequest)).toFixed(1)),
+        rps: median(s.map((x) => x.requestsPerSecond)),
+        p50: median(s.map((x) => x.p50Ms)),
+        p99: median(s.map((x) => x.p99Ms)),
+        cpu: median(s.map((x) => x.cpuMicrosPerRequest)),
         errors: s.reduce((sum, x) => sum + x.errors, 0),
       };
-    });
-    const coldStart = {
-      functions: cold.length,
-      p50Ms: Number(pct(cold, 50).toFixed(1)),
-      p99Ms: Number(pct(cold, 99).toFixed(1)),
     };
-    const table = [
-      "| peer | req/s | ratio vs node:http | p50 ms | p99 ms | server CPU µs/req |",
-      "|---|---|---|---|---|---|",
-      ...rows.map(
-        (r) =>
-          `| ${r.peer} | ${r.requestsPerSecond} | ${r.ratioVsNodeHttp} | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuMicrosPerRequest} |`,
-      ),
-    ].join("\n");
-    console.log(`\nwarm hello world, wrk -t1 -c64, ${SECONDS}s x ${ROUNDS} rounds, medians:\n\n${table}\n`);
-    console.log(
-      `cold start (deployed, never run → first response, end to end): p50 ${coldStart.p50Ms} ms, p99 ${coldStart.p99Ms} ms over ${coldStart.functions} functions`,
-    );
+    const baseline = summary(node).rps;
+    const warmRows = [node, workerd, hearthHello].map((t) => {
+      const s = summary(t);
+      return {
+        peer: t.name,
+        "req/s": Math.round(s.rps),
+        "vs node:http": (s.rps / baseline).toFixed(2),
+        "p50 ms": s.p50,
+        "p99 ms": s.p99,
+        "CPU µs/req": s.cpu.toFixed(1),
+        errors: s.errors,
+      };
+    });
+    const honoBase = summary(workerdHono);
+    const honoRows = [workerdHono, hearthHono].map((t) => {
+      const s = summary(t);
+      return {
+        peer: t.name,
+        "req/s": Math.round(s.rps),
+        "vs workerd": (s.rps / honoBase.rps).toFixed(2),
+        "p50 ms": s.p50,
+        "p99 ms": s.p99,
+        "CPU µs/req": s.cpu.toFixed(1),
+        errors: s.errors,
+      };
+    });
+
+    const workerPid = cluster.pids["worker-1"] as number;
+    const record = await client.get("hello");
+    const runtime = await measureRuntimeOnly(cluster.natsUrl, record, childPids(workerPid), SECONDS);
+    const cold = await measureColdStarts(client, hello.code, COLD_FUNCTIONS);
+    const density = measureDensity(DENSITY_ISOLATES);
+
+    const report = [
+      table(`Warm hello world, wrk -t1 -c64, ${SECONDS} s × ${ROUNDS} rounds, medians:`, warmRows),
+      table("Realistic function, Hono app echoing 1 KB JSON (POST), same method:", honoRows),
+      `Runtime alone (NATS → executor → isolate → reply, no gateway, 64 in flight): ${runtime.perSecond} invocations/s, executor CPU ${runtime.executorCpuMicrosPerInvocation} µs/invocation`,
+      `Cold start (deployed, never run → first response, end to end): p50 ${percentile(cold, 50).toFixed(1)} ms, p99 ${percentile(cold, 99).toFixed(1)} ms over ${cold.length} functions`,
+      `Density: ${density.perIsolateMiB.toFixed(2)} MiB RSS per warm idle isolate → ${density.per4GiB} per 4 GiB (${DENSITY_ISOLATES} isolates)`,
+    ].join("\n\n");
+    console.log(`\n${report}\n`);
     const resultsDir = join(ROOT, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
       join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`),
       JSON.stringify(
-        { rows, coldStart, samples: [...samples.entries()].map(([t, s]) => ({ peer: t.name, s })) },
+        {
+          warmRows,
+          honoRows,
+          runtime,
+          cold,
+          density,
+          samples: [...samples.entries()].map(([t, s]) => ({ peer: t.name, s })),
+        },
         null,
         2,
       ),
     );
   } finally {
-    await Promise.all(targets.map((t) => t.stop()));
+    await Promise.all([node, workerd, workerdHono].map((t) => t.stop()));
+    await cluster.stop();
   }
 }
 

@@ -17,14 +17,16 @@ function toMs(value: string, unit: string): number {
 }
 
 /** Runs wrk pinned to CPU 0 (the servers get CPU 1) and parses its --latency report. */
-export async function runWrk(url: string, seconds: number, connections = 64): Promise<LoadResult> {
-  const { stdout } = await run(
-    "taskset",
-    ["-c", "0", "wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", url],
-    {
-      maxBuffer: 1 << 20,
-    },
-  );
+export async function runWrk(
+  url: string,
+  seconds: number,
+  options: { connections?: number; script?: string } = {},
+): Promise<LoadResult> {
+  const args = ["-c", "0", "wrk", "-t1", `-c${options.connections ?? 64}`, `-d${seconds}s`, "--latency"];
+  if (options.script) args.push("-s", options.script);
+  const { stdout } = await run("taskset", [...args, url], {
+    maxBuffer: 1 << 20,
+  });
   const latency = (pct: string) => {
     const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s)`, "m").exec(stdout);
     return m ? toMs(m[1] as string, m[2] as string) : Number.NaN;

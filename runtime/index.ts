@@ -6,6 +6,7 @@ export { CodeCache } from "./isolate/code-cache.ts";
 export { CpuWatchdog } from "./isolate/cpu-watchdog.ts";
 export type { FunctionCode, InvokeOutcome, IsolateDeps } from "./isolate/function-isolate.ts";
 export { FunctionIsolate } from "./isolate/function-isolate.ts";
+export { StemCells } from "./isolate/stem-cells.ts";
 export { main } from "./main.ts";
 export type { EgressPolicy } from "./outbound/egress-policy.ts";
 export { createEgressPolicy } from "./outbound/egress-policy.ts";

@@ -5,6 +5,8 @@ export interface FunctionInfo {
   readonly name: string;
   readonly url: string;
   readonly digest: string;
+  /** Changes with anything a worker runs: code, env, limits. */
+  readonly version: string;
   readonly bundleBytes: number;
   readonly env: Readonly<Record<string, string>>;
   readonly memoryMb: number;

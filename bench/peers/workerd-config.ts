@@ -1,11 +1,11 @@
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Writes a workerd config serving `script` (an ES module) on 127.0.0.1:port; returns its path. */
-export function writeWorkerdConfig(script: string, port: number): string {
+/** Writes a workerd config serving `moduleCode` (one ES module) on 127.0.0.1:port; returns its path. */
+export function writeWorkerdConfig(moduleCode: string, port: number): string {
   const dir = mkdtempSync(join(tmpdir(), "hearth-bench-workerd-"));
-  copyFileSync(script, join(dir, "worker.js"));
+  writeFileSync(join(dir, "worker.js"), moduleCode);
   const config = join(dir, "config.capnp");
   writeFileSync(
     config,

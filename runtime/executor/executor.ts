@@ -20,8 +20,11 @@ import type { Bootstrap } from "../isolate/bootstrap-source.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
 import { CpuWatchdog } from "../isolate/cpu-watchdog.ts";
 import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
+import type { ShellDeps } from "../isolate/isolate-shell.ts";
+import { StemCells } from "../isolate/stem-cells.ts";
 import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
+import { BundleCache } from "./bundle-cache.ts";
 import { FunctionPool } from "./function-pool.ts";
 
 export interface ExecutorOptions {
@@ -34,6 +37,8 @@ export interface ExecutorOptions {
   readonly egressAllow?: string;
   /** A function with no request for this long is unloaded (scale to zero on this node). */
   readonly idleMs?: number;
+  /** Isolate shells kept ready for cold starts of functions with the default memory limit. */
+  readonly stemCells?: number;
   /** Told whenever a function is unloaded here, so the supervisor's reports stay true. */
   readonly onUnload?: (name: string) => void;
   readonly onCatastrophicError?: (message: string) => void;
@@ -41,6 +46,8 @@ export interface ExecutorOptions {
 
 /** Idle time before a function's pool is unloaded from an executor (Knative's default grace is 30 s; OpenWhisk keeps containers 10 min). */
 export const DEFAULT_IDLE_MS = 5 * 60_000;
+/** Two shells cost ~5 MiB and cover a burst of two cold starts; the next ones rebuild in ~5 ms each. */
+export const DEFAULT_STEM_CELLS = 2;
 
 const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
   debug: "debug",
@@ -68,6 +75,10 @@ export class Executor {
   /** Shared by every pool; each pool adds its own console sink. */
   readonly #deps: Omit<IsolateDeps, "onConsole">;
   readonly #loaded = new Map<string, LoadedFunction>();
+  /** Every deployed function's record, kept current by the watch: a load needs no KV read. */
+  readonly #records = new Map<string, FunctionRecord>();
+  readonly #bundles: BundleCache;
+  readonly #stemCells: StemCells | null;
   readonly #writes = new WriteCoalescer();
   #inFlight = 0;
   #idle: PromiseWithResolvers<void> | null = null;
@@ -81,17 +92,16 @@ export class Executor {
   constructor(options: ExecutorOptions) {
     this.#nc = options.nc;
     this.#store = options.store;
+    this.#bundles = new BundleCache(options.store);
     this.#log = options.log ?? silentLogger();
     this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
     this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.#onUnload = options.onUnload ?? (() => {});
-    this.#deps = {
+    const shellDeps: ShellDeps = {
       bootstrap: options.bootstrap,
-      watchdog: new CpuWatchdog(),
-      maxBodyBytes: this.#maxBodyBytes,
       outbound: new OutboundFetch({
         policy: createEgressPolicy(options.egressAllow),
-        maxBodyBytes: options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes,
+        maxBodyBytes: this.#maxBodyBytes,
       }),
       cache: new CodeCache(),
       onCatastrophicError:
@@ -102,6 +112,15 @@ export class Executor {
           process.abort();
         }),
     };
+    const stemCells = options.stemCells ?? DEFAULT_STEM_CELLS;
+    this.#stemCells =
+      stemCells > 0 ? new StemCells(shellDeps, { memoryMb: LIMITS.defaultMemoryMb, size: stemCells }) : null;
+    this.#deps = {
+      ...shellDeps,
+      watchdog: new CpuWatchdog(),
+      maxBodyBytes: this.#maxBodyBytes,
+      ...(this.#stemCells ? { stemCells: this.#stemCells } : {}),
+    };
   }
 
   /** Starts following deploys and removals of the functions this executor holds, and idle sweeps. */
@@ -109,8 +128,16 @@ export class Executor {
     this.#sweep = setInterval(() => this.#evictIdle(), Math.max(10, Math.min(this.#idleMs / 2, 30_000)));
     this.#watch = await this.#store.watch(
       (change) => {
-        if (change.kind === "delete") this.unload(change.name);
-        else if (this.#loaded.has(change.record.name)) void this.#refresh(change.record.name, change.record.version);
+        if (change.kind === "delete") {
+          this.#records.delete(change.name);
+          this.unload(change.name);
+          return;
+        }
+        const { record } = change;
+        this.#records.set(record.name, record);
+        // A deploy is usually followed by a first request: have its code here before it comes.
+        this.#bundles.prefetch(record.digest);
+        if (this.#loaded.has(record.name)) void this.#refresh(record.name, record.version);
       },
       (err) => this.#log.error({ err }, "function watch failed; pools refresh only on version mismatch"),
     );
@@ -127,13 +154,17 @@ export class Executor {
   }
 
   async #load(name: string): Promise<void> {
-    const record = await this.#store.get(name);
+    const t0 = performance.now();
+    const record = this.#records.get(name) ?? (await this.#store.get(name));
     if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+    const t1 = performance.now();
     const pool = new FunctionPool(await this.#functionCode(record), {
       ...this.#deps,
       onConsole: (level, message, invocationId) => this.#onConsole(name, level, message, invocationId),
     });
+    const t2 = performance.now();
     await pool.warm();
+    const t3 = performance.now();
     const subscription = this.#nc.subscribe(SUBJECTS.invoke(name), {
       queue: QUEUE_GROUPS.invoke,
       callback: (err, msg) => {
@@ -143,7 +174,18 @@ export class Executor {
     this.#loaded.set(name, { pool, subscription });
     // The gateway retries as soon as we answer: the subscription must be known to the server first.
     await this.#nc.flush();
-    this.#log.info({ fn: name, version: record.version }, "function loaded");
+    const ms = (a: number, b: number) => Number((b - a).toFixed(2));
+    this.#log.info(
+      {
+        fn: name,
+        version: record.version,
+        recordMs: ms(t0, t1),
+        bundleMs: ms(t1, t2),
+        isolateMs: ms(t2, t3),
+        subscribeMs: ms(t3, performance.now()),
+      },
+      "function loaded",
+    );
   }
 
   unload(name: string, reason = "removed"): void {
@@ -164,13 +206,11 @@ export class Executor {
   }
 
   async #functionCode(record: FunctionRecord): Promise<FunctionCode> {
-    const bundle = await this.#store.getBundle(record.digest);
-    if (!bundle) throw new HearthError("ERR_INTERNAL", `Bundle ${record.digest} of ${record.name} is missing`);
     return {
       name: record.name,
       digest: record.digest,
       version: record.version,
-      code: new TextDecoder().decode(bundle),
+      code: await this.#bundles.get(record.digest),
       env: record.env,
       memoryMb: record.memoryMb,
       timeoutMs: record.timeoutMs,
@@ -259,5 +299,6 @@ export class Executor {
     }
     await new Promise((resolve) => setImmediate(resolve)); // let deferred replies go out
     for (const name of [...this.#loaded.keys()]) this.unload(name);
+    this.#stemCells?.dispose();
   }
 }

@@ -27,6 +27,7 @@ const executor = new Executor({
   maxBodyBytes: process.env.HEARTH_MAX_BODY_BYTES ? Number(process.env.HEARTH_MAX_BODY_BYTES) : undefined,
   egressAllow: process.env.HEARTH_EGRESS_ALLOW,
   idleMs: process.env.HEARTH_IDLE_MS ? Number(process.env.HEARTH_IDLE_MS) : undefined,
+  stemCells: process.env.HEARTH_STEM_CELLS ? Number(process.env.HEARTH_STEM_CELLS) : undefined,
   onUnload: (name) => send({ type: "unloaded", name }),
 });
 await executor.start();

@@ -12,7 +12,7 @@ const MAX_IN_FLIGHT = 100;
  */
 export class FetchHost {
   readonly #outbound: OutboundFetch;
-  readonly #timeoutMs: number;
+  #timeoutMs: number;
   readonly #inFlight = new Map<number, AbortController>();
   #done: ivm.Reference | null = null;
   #disposed = false;
@@ -24,6 +24,11 @@ export class FetchHost {
 
   bind(done: ivm.Reference): void {
     this.#done = done;
+  }
+
+  /** Outbound requests may take as long as the function; set when a function adopts the isolate. */
+  setTimeout(ms: number): void {
+    this.#timeoutMs = ms;
   }
 
   readonly start = (id: number, request: OutboundRequest): void => {

@@ -1,12 +1,8 @@
-import { randomFillSync } from "node:crypto";
 import ivm from "isolated-vm";
 import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
-import type { OutboundFetch } from "../outbound/outbound-fetch.ts";
-import type { Bootstrap } from "./bootstrap-source.ts";
-import type { CodeCache } from "./code-cache.ts";
 import type { CpuWatchdog } from "./cpu-watchdog.ts";
-import { FetchHost } from "./fetch-host.ts";
-import { TimerHost } from "./timer-host.ts";
+import { type ConsoleSink, IsolateShell, type ShellDeps } from "./isolate-shell.ts";
+import type { StemCells } from "./stem-cells.ts";
 
 /** Everything an isolate needs to run one deployed function. */
 export interface FunctionCode {
@@ -25,21 +21,16 @@ export interface FunctionCode {
   readonly concurrency: number;
 }
 
-/** Receives each `console.*` call of the function, with the invocation it belongs to (or null). */
-export type ConsoleSink = (level: string, message: string, invocationId: string | null) => void;
+export type { ConsoleSink };
 
-export interface IsolateDeps {
-  readonly bootstrap: Bootstrap;
-  readonly cache: CodeCache;
+export interface IsolateDeps extends ShellDeps {
   readonly onConsole: ConsoleSink;
-  /** V8 hit a fatal OOM: the process must die (research/isolated-vm.md §0.2). */
-  readonly onCatastrophicError: (message: string) => void;
   /** Shared by the isolates of an executor: one timer polls CPU time for all of them. */
   readonly watchdog: CpuWatchdog;
-  /** Shared by the isolates of an executor: fetch() under the egress policy. */
-  readonly outbound: OutboundFetch;
   /** Response bodies stop being read past this (the executor checks again before replying). */
   readonly maxBodyBytes: number;
+  /** Pre-built shells; a cold start takes one when its memory limit matches. */
+  readonly stemCells?: StemCells;
 }
 
 export type InvokeOutcome =
@@ -56,18 +47,6 @@ type DispatchResult =
   | { status: unknown; headers: unknown; body: ArrayBuffer | null }
   | { error: { code: string; message: string; name?: string; stack?: string } };
 
-/** Live timers per isolate; the bootstrap throws RangeError past it (bootstrap/timers.ts). */
-const MAX_LIVE_TIMERS = 10_000;
-/** Random bytes per host call; the bootstrap draws crypto randomness from them (bootstrap/crypto.ts). */
-const MAX_ENTROPY_BYTES = 65_536;
-
-/** Fresh CSPRNG bytes for the isolate, as a standalone ArrayBuffer (a Buffer may be a pooled slab). */
-function entropy(bytes: number): ArrayBuffer {
-  const out = new Uint8Array(Math.min(Math.max(0, bytes | 0), MAX_ENTROPY_BYTES));
-  randomFillSync(out);
-  return out.buffer;
-}
-
 /** User code gets this long to run its top level and bind its handler. */
 const STARTUP_TIMEOUT_MS = 1_000;
 const EMPTY = new Uint8Array(0);
@@ -83,81 +62,39 @@ export class FunctionIsolate {
   readonly fn: FunctionCode;
   readonly #isolate: ivm.Isolate;
   readonly #dispatch: ivm.Reference;
-  readonly #timers: TimerHost;
-  readonly #fetches: FetchHost;
+  readonly #shell: IsolateShell;
   readonly #watchdog: CpuWatchdog;
   #inFlight = 0;
   #invocations = 0;
   #disposeReason: ErrorCode | null = null;
 
-  private constructor(
-    fn: FunctionCode,
-    isolate: ivm.Isolate,
-    dispatch: ivm.Reference,
-    hosts: { timers: TimerHost; fetches: FetchHost },
-    watchdog: CpuWatchdog,
-  ) {
+  private constructor(fn: FunctionCode, shell: IsolateShell, dispatch: ivm.Reference, watchdog: CpuWatchdog) {
     this.fn = fn;
-    this.#isolate = isolate;
+    this.#shell = shell;
+    this.#isolate = shell.isolate;
     this.#dispatch = dispatch;
-    this.#timers = hosts.timers;
-    this.#fetches = hosts.fetches;
     this.#watchdog = watchdog;
   }
 
-  /** Builds a warm isolate; throws ERR_FUNCTION_INVALID when the function's top level fails. */
+  /**
+   * Builds a warm isolate for `fn`, from a stem cell when one of the right size is ready; throws
+   * ERR_FUNCTION_INVALID when the function's top level fails.
+   */
   static async create(fn: FunctionCode, deps: IsolateDeps): Promise<FunctionIsolate> {
-    const { bootstrap } = deps;
-    const isolate = new ivm.Isolate({
-      memoryLimit: fn.memoryMb,
-      onCatastrophicError: deps.onCatastrophicError,
-      ...(bootstrap.snapshot ? { snapshot: bootstrap.snapshot } : {}),
-    });
-    const timers = new TimerHost({ maxTimers: MAX_LIVE_TIMERS, callbackTimeoutMs: fn.timeoutMs });
-    const fetches = new FetchHost(deps.outbound, fn.timeoutMs);
+    let shell: IsolateShell | null = null;
     try {
-      const context = await isolate.createContext();
-      const jail = context.global;
-      // The bridge (runtime/isolate/bootstrap/host.ts): the bootstrap captures and deletes these.
-      await Promise.all([
-        jail.set("__hearth_log", new ivm.Callback(deps.onConsole, { ignored: true })),
-        jail.set("__hearth_timer_set", new ivm.Callback(timers.set, { ignored: true })),
-        jail.set("__hearth_timer_clear", new ivm.Callback(timers.clear, { ignored: true })),
-        jail.set("__hearth_entropy", new ivm.Callback(entropy)),
-        jail.set("__hearth_fetch_start", new ivm.Callback(fetches.start, { ignored: true })),
-        jail.set("__hearth_fetch_abort", new ivm.Callback(fetches.abort, { ignored: true })),
-      ]);
-      if (!bootstrap.snapshot) {
-        const script = await deps.cache.compile(isolate, bootstrap.source, "bootstrap", bootstrap.filename);
-        await script.run(context);
-      }
-      await context.eval("__hearth_connect(); delete globalThis.__hearth_connect;");
-      const [init, fire, fetched]: ivm.Reference[] = await Promise.all([
-        jail.get("__hearth_init", { reference: true }),
-        jail.get("__hearth_timer_fire", { reference: true }),
-        jail.get("__hearth_fetch_done", { reference: true }),
-      ]);
-      timers.bind(fire as ivm.Reference);
-      fetches.bind(fetched as ivm.Reference);
-      await Promise.all(
-        ["__hearth_init", "__hearth_timer_fire", "__hearth_fetch_done"].map((name) => jail.delete(name)),
-      );
-      const user = await deps.cache.compile(isolate, fn.code, fn.digest, `${fn.name}.js`);
-      await user.run(context, { timeout: STARTUP_TIMEOUT_MS });
-      const dispatch: ivm.Reference = await (init as ivm.Reference).apply(
-        undefined,
-        [JSON.stringify(fn.env), deps.maxBodyBytes],
-        {
-          result: { reference: true },
-          timeout: STARTUP_TIMEOUT_MS,
-        },
-      );
-      (init as ivm.Reference).release();
-      return new FunctionIsolate(fn, isolate, dispatch, { timers, fetches }, deps.watchdog);
+      shell = deps.stemCells?.take(fn.memoryMb) ?? (await IsolateShell.create(fn.memoryMb, deps));
+      shell.adopt({ timeoutMs: fn.timeoutMs, onConsole: deps.onConsole });
+      const user = await deps.cache.compile(shell.isolate, fn.code, fn.digest, `${fn.name}.js`);
+      await user.run(shell.context, { timeout: STARTUP_TIMEOUT_MS });
+      const dispatch: ivm.Reference = await shell.init.apply(undefined, [JSON.stringify(fn.env), deps.maxBodyBytes], {
+        result: { reference: true },
+        timeout: STARTUP_TIMEOUT_MS,
+      });
+      shell.init.release();
+      return new FunctionIsolate(fn, shell, dispatch, deps.watchdog);
     } catch (err) {
-      timers.dispose();
-      fetches.dispose();
-      if (!isolate.isDisposed) isolate.dispose();
+      shell?.dispose();
       throw new HearthError("ERR_FUNCTION_INVALID", `Function ${fn.name} failed to load: ${messageOf(err)}`, {
         cause: err,
       });
@@ -229,9 +166,7 @@ export class FunctionIsolate {
   /** Frees the isolate at once; in-flight calls reject. Idempotent. */
   dispose(reason: ErrorCode = "ERR_INTERNAL"): void {
     this.#disposeReason ??= reason;
-    this.#timers.dispose();
-    this.#fetches.dispose();
-    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+    this.#shell.dispose();
   }
 
   #failure(err: unknown): InvokeOutcome {

@@ -11,7 +11,7 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
 export class TimerHost {
   readonly #timers = new Map<number, NodeJS.Timeout>();
   readonly #maxTimers: number;
-  readonly #callbackTimeoutMs: number;
+  #callbackTimeoutMs: number;
   #fire: ivm.Reference | null = null;
   #disposed = false;
 
@@ -23,6 +23,11 @@ export class TimerHost {
   /** The in-isolate `fireTimer`, available once the bootstrap has run. */
   bind(fire: ivm.Reference): void {
     this.#fire = fire;
+  }
+
+  /** How long one timer callback may run; set when a function adopts the isolate. */
+  setCallbackTimeout(ms: number): void {
+    this.#callbackTimeoutMs = ms;
   }
 
   get live(): number {

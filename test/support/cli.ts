@@ -34,6 +34,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
 
 export interface DevCluster {
   url: string;
+  natsUrl: string;
   token: string;
   home: string;
   process: ChildProcess;
@@ -74,7 +75,7 @@ export async function startDevCluster(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
-  const started = new Promise<{ url: string; pids: Record<string, number> }>((resolve, reject) => {
+  const started = new Promise<{ url: string; natsUrl: string; pids: Record<string, number> }>((resolve, reject) => {
     child.stdout.on("data", (d: Buffer) => {
       output += d;
       // Only whole lines: a chunk may end in the middle of the JSON line.
@@ -89,9 +90,10 @@ export async function startDevCluster(
       reject(new Error(`hearth dev exited (code ${code}, signal ${signal}) before it was ready:\n${output}`)),
     );
   });
-  const { url, pids } = await started;
+  const { url, natsUrl, pids } = await started;
   return {
     url,
+    natsUrl,
     token,
     home,
     process: child,

@@ -1,0 +1,44 @@
+import { connect, nuid } from "@nats-io/transport-node";
+import { encodeInvocation, SUBJECTS } from "../protocol/index.ts";
+import { cpuMicros } from "../test/support/proc.ts";
+
+/**
+ * The runtime alone: invocations sent straight to a function's NATS subject (no gateway), 64 in
+ * flight, for `seconds`; reports the executor's CPU per invocation (receive → isolate → reply).
+ */
+export async function measureRuntimeOnly(
+  natsUrl: string,
+  record: { name: string; version: string },
+  executorPids: number[],
+  seconds: number,
+): Promise<{ invocations: number; perSecond: number; executorCpuMicrosPerInvocation: number }> {
+  const nc = await connect({ servers: natsUrl, noAsyncTraces: true });
+  const head = { method: "GET", url: "http://127.0.0.1/", headers: [["host", "127.0.0.1"]] as Array<[string, string]> };
+  const empty = new Uint8Array(0);
+  const call = () =>
+    nc.request(SUBJECTS.invoke(record.name), empty, {
+      headers: encodeInvocation(nuid.next(), record.version, head),
+      timeout: 10_000,
+    });
+  for (let i = 0; i < 2_000; i++) await call();
+  const before = cpuMicros(executorPids);
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let invocations = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (performance.now() < deadline) {
+        await call();
+        invocations++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const used = cpuMicros(executorPids) - before;
+  await nc.close();
+  return {
+    invocations,
+    perSecond: Math.round(invocations / elapsed),
+    executorCpuMicrosPerInvocation: Number((used / invocations).toFixed(1)),
+  };
+}

@@ -1,0 +1,56 @@
+import { IsolateShell, type ShellDeps } from "./isolate-shell.ts";
+
+/**
+ * A few isolate shells built ahead of time (OpenWhisk's "stem cell" prewarm), so a cold start only
+ * compiles and runs the function's own code. A shell's memory limit is fixed when it is built, so
+ * only functions with the common limit use them; others build their own. Refilled after each take.
+ */
+export class StemCells {
+  readonly #deps: ShellDeps;
+  readonly #memoryMb: number;
+  readonly #size: number;
+  readonly #ready: IsolateShell[] = [];
+  #building = 0;
+  #closed = false;
+
+  constructor(deps: ShellDeps, options: { memoryMb: number; size: number }) {
+    this.#deps = deps;
+    this.#memoryMb = options.memoryMb;
+    this.#size = options.size;
+    this.#fill();
+  }
+
+  get ready(): number {
+    return this.#ready.length;
+  }
+
+  /** A ready shell with this memory limit, or null; taking one starts building its replacement. */
+  take(memoryMb: number): IsolateShell | null {
+    if (memoryMb !== this.#memoryMb) return null;
+    const shell = this.#ready.pop() ?? null;
+    this.#fill();
+    return shell;
+  }
+
+  #fill(): void {
+    while (!this.#closed && this.#ready.length + this.#building < this.#size) {
+      this.#building++;
+      IsolateShell.create(this.#memoryMb, this.#deps).then(
+        (shell) => {
+          this.#building--;
+          if (this.#closed) shell.dispose();
+          else this.#ready.push(shell);
+        },
+        () => {
+          // A failed build is not retried in a loop; the next take() tries again.
+          this.#building--;
+        },
+      );
+    }
+  }
+
+  dispose(): void {
+    this.#closed = true;
+    for (const shell of this.#ready.splice(0)) shell.dispose();
+  }
+}
