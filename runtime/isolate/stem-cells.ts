@@ -1,5 +1,7 @@
 import { IsolateShell, type ShellDeps } from "./isolate-shell.ts";
 
+const REFILL_DELAY_MS = 25;
+
 /**
  * A few isolate shells built ahead of time (OpenWhisk's "stem cell" prewarm), so a cold start only
  * compiles and runs the function's own code. A shell's memory limit is fixed when it is built, so
@@ -24,11 +26,13 @@ export class StemCells {
     return this.#ready.length;
   }
 
-  /** A ready shell with this memory limit, or null; taking one starts building its replacement. */
+  /** A ready shell with this memory limit, or null; taking one schedules its replacement. */
   take(memoryMb: number): IsolateShell | null {
     if (memoryMb !== this.#memoryMb) return null;
     const shell = this.#ready.pop() ?? null;
-    this.#fill();
+    // Later, not now: `new Isolate()` blocks the event loop for ~4 ms, which would land on the very
+    // cold start this shell is meant to speed up.
+    setTimeout(() => this.#fill(), REFILL_DELAY_MS).unref();
     return shell;
   }
 
