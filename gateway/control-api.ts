@@ -1,12 +1,13 @@
-import { type FunctionRecord, FunctionStore, HearthError, validateFunctionName } from "../protocol/index.ts";
+import {
+  type FunctionInfo,
+  type FunctionRecord,
+  FunctionStore,
+  HearthError,
+  validateFunctionName,
+} from "../protocol/index.ts";
 import { parseDeployRequest } from "./deploy-request.ts";
 import { type HttpRequest, type HttpResponse, headerValue, jsonResponse } from "./http-types.ts";
 import { prepareBundle } from "./prepare-bundle.ts";
-
-/** A function as the control API shows it. */
-export interface FunctionSummary extends FunctionRecord {
-  readonly url: string;
-}
 
 export interface ControlApiDeps {
   readonly store: FunctionStore;
@@ -21,7 +22,7 @@ function baseUrl(req: HttpRequest): string {
   return `http://${headerValue(req, "host") ?? "127.0.0.1"}`;
 }
 
-function summarize(record: FunctionRecord, req: HttpRequest): FunctionSummary {
+function summarize(record: FunctionRecord, req: HttpRequest): FunctionInfo {
   return { ...record, url: `${baseUrl(req)}/fn/${record.name}` };
 }
 

@@ -1,6 +1,5 @@
 /** The HTTP gateway: invocation routes, control API, health. */
 
-export type { FunctionSummary } from "./control-api.ts";
 export type { GatewayOptions } from "./gateway.ts";
 export { Gateway } from "./gateway.ts";
 export type { HttpRequest, HttpResponse } from "./http-types.ts";

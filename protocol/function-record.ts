@@ -20,3 +20,8 @@ export interface FunctionRecord {
   readonly createdAt: string;
   readonly updatedAt: string;
 }
+
+/** A function as the control API shows it: its record and the URL to call it at. */
+export interface FunctionInfo extends FunctionRecord {
+  readonly url: string;
+}

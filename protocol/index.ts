@@ -8,7 +8,7 @@ export { connectNats } from "./connect.ts";
 export { intFromEnv, onShutdownSignal, requireEnv } from "./env.ts";
 export type { ErrorCode } from "./errors.ts";
 export { codeOf, ERROR_CODES, HearthError, isErrorCode, statusOfCode } from "./errors.ts";
-export type { FunctionRecord } from "./function-record.ts";
+export type { FunctionInfo, FunctionRecord } from "./function-record.ts";
 export type { FunctionChange } from "./function-store.ts";
 export { FunctionStore } from "./function-store.ts";
 export type { WorkerHeartbeat } from "./heartbeat.ts";

@@ -1,21 +1,7 @@
 import { type Dispatcher, request } from "undici";
+import type { FunctionInfo } from "../protocol/index.ts";
 
-/** A function as the control API reports it. */
-export interface FunctionInfo {
-  readonly name: string;
-  readonly url: string;
-  readonly digest: string;
-  /** Changes with anything a worker runs: code, env, limits. */
-  readonly version: string;
-  readonly bundleBytes: number;
-  readonly env: Readonly<Record<string, string>>;
-  readonly memoryMb: number;
-  readonly timeoutMs: number;
-  readonly cpuMs: number;
-  readonly concurrency: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
+export type { FunctionInfo };
 
 export interface DeployOptions {
   /** Bundled single-file ES module source. */

@@ -1,67 +1,48 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Gateway, type HttpRequest } from "../gateway/index.ts";
-import { connectNats, SUBJECTS } from "../protocol/index.ts";
-import { Worker } from "../runtime/index.ts";
+import { SUBJECTS } from "../protocol/index.ts";
+import type { Worker } from "../runtime/index.ts";
 import { Scheduler } from "../scheduler/index.ts";
-import { HearthClient, type NatsServer, startNatsServer } from "../sdk/index.ts";
+import { bodyText, get, type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
 
 /**
  * Gateway, scheduler and worker as objects in this process (the worker's executors are still real
  * child processes), so each can be started, stopped and inspected on its own.
  */
-let nats: NatsServer;
-let nc: NatsConnection;
-let gateway: Gateway;
-const TOKEN = "in-process-token";
-
-const get = (target: string): HttpRequest => ({
-  method: "GET",
-  target,
-  headers: [["host", "test"]],
-  body: new Uint8Array(),
-});
-const json = (body: Uint8Array | string) =>
-  JSON.parse(typeof body === "string" ? body : new TextDecoder().decode(body));
+let cluster: InProcessCluster;
+const json = (res: { body: Uint8Array | string }) => JSON.parse(bodyText(res as never));
 
 beforeAll(async () => {
-  nats = await startNatsServer({});
-  nc = await connectNats(nats.url, "test");
-  gateway = new Gateway({ nc, token: TOKEN, port: 0 });
-  await gateway.start();
-  const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
-  await hearth.deploy("echo", {
+  cluster = await startInProcessCluster({ scheduler: false, worker: false });
+  await cluster.hearth.deploy("echo", {
     code: `export default { fetch(r) { return new Response("pong " + new URL(r.url).pathname); } };`,
   });
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await nc?.close();
-  await nats?.stop();
+  await cluster?.close();
 });
 
 describe("cold path without capacity", () => {
   it("is not ready while no worker reports", async () => {
-    const res = await gateway.handle(get("/readyz"));
+    const res = await cluster.gateway.handle(get("/readyz"));
     expect(res.status).toBe(503);
-    expect(json(res.body).reasons).toContain("no worker node heard from recently");
+    expect(json(res).reasons).toContain("no worker node heard from recently");
   });
 
   it("with no scheduler running: 503 ERR_NO_CAPACITY with Retry-After", async () => {
-    const res = await gateway.handle(get("/fn/echo"));
+    const res = await cluster.gateway.handle(get("/fn/echo"));
     expect(res.status).toBe(503);
     expect(res.headers).toContainEqual(["retry-after", "1"]);
-    expect(json(res.body).error).toMatchObject({ code: "ERR_NO_CAPACITY", message: "No scheduler is running" });
+    expect(json(res).error).toMatchObject({ code: "ERR_NO_CAPACITY", message: "No scheduler is running" });
   });
 
   it("with a scheduler but no worker node: held, then 503 ERR_NO_CAPACITY", async () => {
-    const scheduler = new Scheduler({ nc, waitForNodeMs: 300 });
+    const scheduler = new Scheduler({ nc: cluster.nc, waitForNodeMs: 300 });
     await scheduler.start();
     try {
-      const res = await gateway.handle(get("/fn/echo"));
+      const res = await cluster.gateway.handle(get("/fn/echo"));
       expect(res.status).toBe(503);
-      expect(json(res.body).error.message).toMatch(/No worker node is available/);
+      expect(json(res).error.message).toMatch(/No worker node is available/);
     } finally {
       await scheduler.close();
     }
@@ -69,30 +50,21 @@ describe("cold path without capacity", () => {
 });
 
 describe("scale from zero and executor crashes", () => {
-  let scheduler: Scheduler;
   let worker: Worker;
 
   beforeAll(async () => {
-    scheduler = new Scheduler({ nc });
-    await scheduler.start();
-    worker = new Worker({ nc, natsUrl: nats.url, id: "w1", heartbeatMs: 200 });
-    await worker.start();
-  });
-
-  afterAll(async () => {
-    await worker?.close();
-    await scheduler?.close();
+    await cluster.startScheduler();
+    worker = await cluster.startWorker({ id: "w1" });
   });
 
   it("a request that arrives while no pool exists is held by the activator and answered", async () => {
-    const res = await gateway.handle(get("/fn/echo/first"));
-    expect([res.status, new TextDecoder().decode(res.body as Uint8Array)]).toEqual([200, "pong /first"]);
+    const res = await cluster.gateway.handle(get("/fn/echo/first"));
+    expect([res.status, bodyText(res)]).toEqual([200, "pong /first"]);
   });
 
   it("concurrent cold requests for a new function all succeed", async () => {
-    const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
-    await hearth.deploy("burst", { code: `export default { fetch() { return new Response("ok"); } };` });
-    const results = await Promise.all(Array.from({ length: 20 }, () => gateway.handle(get("/fn/burst"))));
+    await cluster.hearth.deploy("burst", { code: `export default { fetch() { return new Response("ok"); } };` });
+    const results = await Promise.all(Array.from({ length: 20 }, () => cluster.gateway.handle(get("/fn/burst"))));
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
   });
 
@@ -103,52 +75,51 @@ describe("scale from zero and executor crashes", () => {
     // Requests sent before NATS notices the dead connection would wait for their timeout (see the
     // issue 3 note); this test is about recovery, so it waits for the supervisor to notice first.
     await expect.poll(() => worker.executorPids[0] !== before, { timeout: 10_000 }).toBe(true);
-    const res = await gateway.handle(get("/fn/echo/after-crash"));
+    const res = await cluster.gateway.handle(get("/fn/echo/after-crash"));
     expect(res.status).toBe(200);
     expect(worker.executorPids[0]).not.toBe(before);
-    expect((await gateway.handle(get("/readyz"))).status).toBe(200);
+    expect((await cluster.gateway.handle(get("/readyz"))).status).toBe(200);
   });
 
   it("a Host header that is not host[:port] is a 400, not a function error", async () => {
-    const res = await gateway.handle({ ...get("/fn/echo"), headers: [["host", "evil.test/x?y"]] });
+    const res = await cluster.gateway.handle({ ...get("/fn/echo"), headers: [["host", "evil.test/x?y"]] });
     expect(res.status).toBe(400);
-    expect(json(res.body).error.code).toBe("ERR_BAD_REQUEST");
+    expect(json(res).error.code).toBe("ERR_BAD_REQUEST");
   });
 
   it("garbage on the heartbeat subject is ignored and the scheduler keeps placing functions", async () => {
-    nc.publish(SUBJECTS.heartbeat, "not json");
-    nc.publish(SUBJECTS.heartbeat, JSON.stringify({ id: 5, functions: "x" }));
-    await nc.flush();
-    const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
-    await hearth.deploy("after-garbage", { code: `export default { fetch() { return new Response("fine"); } };` });
-    expect((await gateway.handle(get("/fn/after-garbage"))).status).toBe(200);
+    cluster.nc.publish(SUBJECTS.heartbeat, "not json");
+    cluster.nc.publish(SUBJECTS.heartbeat, JSON.stringify({ id: 5, functions: "x" }));
+    await cluster.nc.flush();
+    await cluster.hearth.deploy("after-garbage", {
+      code: `export default { fetch() { return new Response("fine"); } };`,
+    });
+    expect((await cluster.gateway.handle(get("/fn/after-garbage"))).status).toBe(200);
   });
 
   it("a responder that never answers (a dead executor) ends in 504 after the timeout plus grace", async () => {
-    const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
-    await hearth.deploy("silent", {
+    await cluster.hearth.deploy("silent", {
       code: `export default { fetch() { return new Response("x"); } };`,
       timeoutMs: 100,
     });
     // Stands in for an executor that took the request and died: subscribed, never replies.
-    const blackHole = nc.subscribe(SUBJECTS.invoke("silent"), { callback: () => {} });
-    await nc.flush();
+    const blackHole = cluster.nc.subscribe(SUBJECTS.invoke("silent"), { callback: () => {} });
+    await cluster.nc.flush();
     try {
-      const res = await gateway.handle(get("/fn/silent"));
+      const res = await cluster.gateway.handle(get("/fn/silent"));
       expect(res.status).toBe(504);
-      expect(json(res.body).error.code).toBe("ERR_FUNCTION_TIMEOUT");
+      expect(json(res).error.code).toBe("ERR_FUNCTION_TIMEOUT");
     } finally {
       blackHole.unsubscribe();
     }
   });
 
   it("carries a 6 MB request and a 6 MB response through the full path (HTTP, NATS, isolate)", async () => {
-    const hearth = new HearthClient({ url: gateway.url, token: TOKEN });
-    await hearth.deploy("mirror", {
+    await cluster.hearth.deploy("mirror", {
       code: `export default { async fetch(r) { const b = await r.arrayBuffer(); return new Response(b, { headers: { "x-len": String(b.byteLength) } }); } };`,
     });
     const sixMb = new Uint8Array(6 * 1024 * 1024).map((_, i) => i % 251);
-    const res = await hearth.invoke("mirror", { body: sixMb });
+    const res = await cluster.hearth.invoke("mirror", { body: sixMb });
     expect([res.status, res.headers["x-len"], res.body.byteLength]).toEqual([
       200,
       String(sixMb.byteLength),

@@ -1,57 +1,29 @@
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Gateway, type HttpRequest } from "../gateway/index.ts";
-import { connectNats } from "../protocol/index.ts";
-import { Worker } from "../runtime/index.ts";
-import { Scheduler } from "../scheduler/index.ts";
-import { HearthClient, type NatsServer, startNatsServer } from "../sdk/index.ts";
+import type { Gateway } from "../gateway/index.ts";
+import type { Worker } from "../runtime/index.ts";
+import { get, type InProcessCluster, outcomeOf, startInProcessCluster } from "./support/in-process.ts";
 
 /**
  * Hostile functions run on the same worker node as a healthy function under steady load. Each hostile
  * call must end in a clear error and the healthy function must see no failed request. (Its latency
  * is compared with its baseline by `npm run bench`, not by timed assertions here.)
  */
-const TOKEN = "containment";
-let nats: NatsServer;
-let nc: NatsConnection;
+let cluster: InProcessCluster;
 let gateway: Gateway;
-let scheduler: Scheduler;
 let worker: Worker;
-let hearth: HearthClient;
-
-const get = (name: string): HttpRequest => ({
-  method: "GET",
-  target: `/fn/${name}`,
-  headers: [["host", "test"]],
-  body: new Uint8Array(),
-});
-const codeOf = (res: { status: number; body: Uint8Array | string }) =>
-  res.status === 200
-    ? "OK"
-    : JSON.parse(typeof res.body === "string" ? res.body : new TextDecoder().decode(res.body)).error.code;
 
 beforeAll(async () => {
-  nats = await startNatsServer({});
-  nc = await connectNats(nats.url, "containment");
-  gateway = new Gateway({ nc, token: TOKEN, port: 0 });
-  await gateway.start();
-  scheduler = new Scheduler({ nc });
-  await scheduler.start();
-  // Two executors: the healthy function is placed first and gets one to itself's company; hostile
-  // code that kills its executor process then takes down only the other one.
-  worker = new Worker({ nc, natsUrl: nats.url, executors: 2, heartbeatMs: 200 });
-  await worker.start();
-  hearth = new HearthClient({ url: gateway.url, token: TOKEN });
-  await hearth.deploy("healthy", { code: `export default { fetch() { return new Response("fine"); } };` });
-  expect((await gateway.handle(get("healthy"))).status).toBe(200);
+  // Two executors: the healthy function is placed first and has one to itself until hostile
+  // functions arrive; hostile code that kills its executor process then takes down only the other.
+  cluster = await startInProcessCluster({ worker: { executors: 2 } });
+  gateway = cluster.gateway;
+  worker = cluster.worker as Worker;
+  await cluster.hearth.deploy("healthy", { code: `export default { fetch() { return new Response("fine"); } };` });
+  expect((await gateway.handle(get("/fn/healthy"))).status).toBe(200);
 }, 60_000);
 
 afterAll(async () => {
-  await worker?.close();
-  await scheduler?.close();
-  await gateway?.close();
-  await nc?.close();
-  await nats?.stop();
+  await cluster?.close();
 });
 
 /** Calls the healthy function continuously (4 at a time) until `stop` resolves; returns the failures. */
@@ -65,9 +37,9 @@ async function steadyLoad(stop: Promise<unknown>): Promise<{ requests: number; f
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       while (!done) {
-        const res = await gateway.handle(get("healthy"));
+        const res = await gateway.handle(get("/fn/healthy"));
         requests++;
-        if (res.status !== 200) failures.push(codeOf(res));
+        if (res.status !== 200) failures.push(outcomeOf(res));
       }
     }),
   );
@@ -124,10 +96,10 @@ describe("hostile functions next to a healthy one under steady load", () => {
     "%s: a clear error for the caller, no failed request for the neighbour",
     async (_, code, expected, limits) => {
       const name = `hostile-${Math.random().toString(36).slice(2, 8)}`;
-      await hearth.deploy(name, { code, ...limits });
+      await cluster.hearth.deploy(name, { code, ...limits });
       const hostile = (async () => {
         const codes: string[] = [];
-        for (let i = 0; i < 2; i++) codes.push(codeOf(await gateway.handle(get(name))));
+        for (let i = 0; i < 2; i++) codes.push(outcomeOf(await gateway.handle(get(`/fn/${name}`))));
         return codes;
       })();
       const [codes, load] = await Promise.all([hostile, steadyLoad(hostile)]);
@@ -139,14 +111,14 @@ describe("hostile functions next to a healthy one under steady load", () => {
 
   it("an out-of-memory that kills its executor process kills only that executor's invocations", async () => {
     // research/isolated-vm.md §1: a 1M-key object in a 16 MB isolate is a catastrophic V8 OOM.
-    await hearth.deploy("process-killer", {
+    await cluster.hearth.deploy("process-killer", {
       code: `export default { fetch() { const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i; return new Response("survived"); } };`,
       memoryMb: 16,
       cpuMs: 10_000,
       timeoutMs: 3_000,
     });
     const pidsBefore = worker.executorPids;
-    const killer = gateway.handle(get("process-killer")).then(codeOf);
+    const killer = gateway.handle(get("/fn/process-killer")).then(outcomeOf);
     const [code, load] = await Promise.all([killer, steadyLoad(killer)]);
     expect(["ERR_FUNCTION_MEMORY", "ERR_FUNCTION_TIMEOUT"]).toContain(code);
     expect(load.failures).toEqual([]);
@@ -154,6 +126,6 @@ describe("hostile functions next to a healthy one under steady load", () => {
     await expect
       .poll(() => worker.executorPids.filter((pid) => !pidsBefore.includes(pid)).length, { timeout: 10_000 })
       .toBe(1);
-    expect((await gateway.handle(get("healthy"))).status).toBe(200);
+    expect((await gateway.handle(get("/fn/healthy"))).status).toBe(200);
   });
 });
