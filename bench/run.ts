@@ -9,7 +9,8 @@
  * 4. cold starts: deployed, never run → first response, end to end
  * 5. density: warm idle isolates per GiB of RSS
  *
- * Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (200), BENCH_DENSITY (500).
+ * Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (200), BENCH_DENSITY (500),
+ * BENCH_PARTS (all of "warm,runtime,cold,density"; e.g. BENCH_PARTS=cold for cold starts alone).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -29,6 +30,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const COLD_FUNCTIONS = Number(process.env.BENCH_COLD_FUNCTIONS ?? 200);
 const DENSITY_ISOLATES = Number(process.env.BENCH_DENSITY ?? 500);
 const WARMUP_SECONDS = 3;
+const PARTS = new Set((process.env.BENCH_PARTS ?? "warm,runtime,cold,density").split(","));
 
 interface Sample extends LoadResult {
   readonly cpuMicrosPerRequest: number;
@@ -142,7 +144,7 @@ async function main(): Promise<void> {
   const targets = [node, workerd, hearthHello, workerdHono, hearthHono];
   const samples = new Map<Target, Sample[]>(targets.map((t) => [t, []]));
   try {
-    for (let round = 1; round <= ROUNDS; round++) {
+    for (let round = 1; PARTS.has("warm") && round <= ROUNDS; round++) {
       for (const target of targets) {
         const sample = await measure(target);
         samples.get(target)?.push(sample);
@@ -163,7 +165,8 @@ async function main(): Promise<void> {
       };
     };
     const baseline = summary(node).rps;
-    const warmRows = [node, workerd, hearthHello].map((t) => {
+    const warm = PARTS.has("warm");
+    const warmRows = (warm ? [node, workerd, hearthHello] : []).map((t) => {
       const s = summary(t);
       return {
         peer: t.name,
@@ -176,7 +179,7 @@ async function main(): Promise<void> {
       };
     });
     const honoBase = summary(workerdHono);
-    const honoRows = [workerdHono, hearthHono].map((t) => {
+    const honoRows = (warm ? [workerdHono, hearthHono] : []).map((t) => {
       const s = summary(t);
       return {
         peer: t.name,
@@ -191,17 +194,24 @@ async function main(): Promise<void> {
 
     const workerPid = cluster.pids["worker-1"] as number;
     const record = await client.get("hello");
-    const runtime = await measureRuntimeOnly(cluster.natsUrl, record, childPids(workerPid), SECONDS);
-    const cold = await measureColdStarts(client, hello.code, COLD_FUNCTIONS);
-    const density = measureDensity(DENSITY_ISOLATES);
+    const runtime = PARTS.has("runtime")
+      ? await measureRuntimeOnly(cluster.natsUrl, record, childPids(workerPid), SECONDS)
+      : null;
+    const cold = PARTS.has("cold") ? await measureColdStarts(client, hello.code, COLD_FUNCTIONS) : [];
+    const density = PARTS.has("density") ? measureDensity(DENSITY_ISOLATES) : null;
 
     const report = [
-      table(`Warm hello world, wrk -t1 -c64, ${SECONDS} s × ${ROUNDS} rounds, medians:`, warmRows),
-      table("Realistic function, Hono app echoing 1 KB JSON (POST), same method:", honoRows),
-      `Runtime alone (NATS → executor → isolate → reply, no gateway, 64 in flight): ${runtime.perSecond} invocations/s, executor CPU ${runtime.executorCpuMicrosPerInvocation} µs/invocation`,
-      `Cold start (deployed, never run → first response, end to end): p50 ${percentile(cold, 50).toFixed(1)} ms, p99 ${percentile(cold, 99).toFixed(1)} ms over ${cold.length} functions`,
-      `Density: ${density.perIsolateMiB.toFixed(2)} MiB RSS per warm idle isolate → ${density.per4GiB} per 4 GiB (${DENSITY_ISOLATES} isolates)`,
-    ].join("\n\n");
+      PARTS.has("warm") && table(`Warm hello world, wrk -t1 -c64, ${SECONDS} s × ${ROUNDS} rounds, medians:`, warmRows),
+      PARTS.has("warm") && table("Realistic function, Hono app echoing 1 KB JSON (POST), same method:", honoRows),
+      runtime &&
+        `Runtime alone (NATS → executor → isolate → reply, no gateway, 64 in flight): ${runtime.perSecond} invocations/s, executor CPU ${runtime.executorCpuMicrosPerInvocation} µs/invocation`,
+      cold.length > 0 &&
+        `Cold start (deployed, never run → first response, end to end): p50 ${percentile(cold, 50).toFixed(1)} ms, p99 ${percentile(cold, 99).toFixed(1)} ms over ${cold.length} functions`,
+      density &&
+        `Density: ${density.perIsolateMiB.toFixed(2)} MiB RSS per warm idle isolate → ${density.per4GiB} per 4 GiB (${DENSITY_ISOLATES} isolates)`,
+    ]
+      .filter(Boolean)
+      .join("\n\n");
     console.log(`\n${report}\n`);
     const resultsDir = join(ROOT, "bench/results");
     mkdirSync(resultsDir, { recursive: true });

@@ -46,8 +46,8 @@ export interface ExecutorOptions {
 
 /** Idle time before a function's pool is unloaded from an executor (Knative's default grace is 30 s; OpenWhisk keeps containers 10 min). */
 export const DEFAULT_IDLE_MS = 5 * 60_000;
-/** Two shells cost ~5 MiB and cover a burst of two cold starts; the next ones rebuild in ~5 ms each. */
-export const DEFAULT_STEM_CELLS = 2;
+/** Four shells cost ~10 MiB and cover a burst of four cold starts; refills follow one at a time. */
+export const DEFAULT_STEM_CELLS = 4;
 
 const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
   debug: "debug",

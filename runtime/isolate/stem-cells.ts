@@ -1,6 +1,6 @@
 import { IsolateShell, type ShellDeps } from "./isolate-shell.ts";
 
-const REFILL_DELAY_MS = 25;
+const REFILL_DELAY_MS = 5;
 
 /**
  * A few isolate shells built ahead of time (OpenWhisk's "stem cell" prewarm), so a cold start only
@@ -36,21 +36,22 @@ export class StemCells {
     return shell;
   }
 
+  /** Builds missing shells one at a time, so refills never pile several blocking builds together. */
   #fill(): void {
-    while (!this.#closed && this.#ready.length + this.#building < this.#size) {
-      this.#building++;
-      IsolateShell.create(this.#memoryMb, this.#deps).then(
-        (shell) => {
-          this.#building--;
-          if (this.#closed) shell.dispose();
-          else this.#ready.push(shell);
-        },
-        () => {
-          // A failed build is not retried in a loop; the next take() tries again.
-          this.#building--;
-        },
-      );
-    }
+    if (this.#closed || this.#building > 0 || this.#ready.length >= this.#size) return;
+    this.#building++;
+    IsolateShell.create(this.#memoryMb, this.#deps).then(
+      (shell) => {
+        this.#building--;
+        if (this.#closed) return shell.dispose();
+        this.#ready.push(shell);
+        setTimeout(() => this.#fill(), REFILL_DELAY_MS).unref();
+      },
+      () => {
+        // A failed build is not retried in a loop; the next take() tries again.
+        this.#building--;
+      },
+    );
   }
 
   dispose(): void {
