@@ -66,6 +66,8 @@ export class FunctionIsolate {
   readonly #watchdog: CpuWatchdog;
   #inFlight = 0;
   #invocations = 0;
+  /** Settles when the isolate is disposed, so every call in flight answers then. */
+  readonly #disposal = Promise.withResolvers<"disposed">();
   #disposeReason: ErrorCode | null = null;
 
   private constructor(fn: FunctionCode, shell: IsolateShell, dispatch: ivm.Reference, watchdog: CpuWatchdog) {
@@ -147,10 +149,12 @@ export class FunctionIsolate {
         result: { promise: true, copy: true },
         timeout: this.fn.timeoutMs,
       }) as Promise<DispatchResult>;
-      const result = await Promise.race([call, deadline]);
-      if (result === "deadline") {
+      // Disposal answers at once: some V8 builtins (Array.prototype.fill) cannot be interrupted and
+      // keep the call pending for seconds after the isolate was disposed.
+      const result = await Promise.race([call, deadline, this.#disposal.promise]);
+      if (result === "deadline" || result === "disposed") {
         call.catch(() => {}); // it rejects as "abandoned" once the isolate is disposed
-        this.dispose("ERR_FUNCTION_TIMEOUT");
+        if (result === "deadline") this.dispose("ERR_FUNCTION_TIMEOUT");
         return this.#failure(null);
       }
       return readResult(result);
@@ -167,35 +171,44 @@ export class FunctionIsolate {
   dispose(reason: ErrorCode = "ERR_INTERNAL"): void {
     this.#disposeReason ??= reason;
     this.#shell.dispose();
+    this.#disposal.resolve("disposed");
   }
 
+  /** Maps a failed or abandoned call to its code; the isolate is disposed either way. */
   #failure(err: unknown): InvokeOutcome {
     const message = messageOf(err);
-    if (this.#disposeReason === "ERR_FUNCTION_CPU_TIME") {
-      return {
-        ok: false,
-        code: "ERR_FUNCTION_CPU_TIME",
-        message: `Function used more than its ${this.fn.cpuMs} ms of CPU time`,
-      };
+    if (this.#disposeReason === null) {
+      // isolated-vm's own verdicts arrive as messages: its sync-part timeout, or its memory limit.
+      if (/timed out/i.test(message)) this.dispose("ERR_FUNCTION_TIMEOUT");
+      else if (/memory limit/i.test(message)) this.dispose("ERR_FUNCTION_MEMORY");
+      else this.dispose("ERR_INTERNAL");
     }
-    if (this.#disposeReason === "ERR_FUNCTION_TIMEOUT" || /timed out/i.test(message)) {
-      this.dispose("ERR_FUNCTION_TIMEOUT");
-      return {
-        ok: false,
-        code: "ERR_FUNCTION_TIMEOUT",
-        message: `Function ran past its ${this.fn.timeoutMs} ms timeout`,
-      };
+    switch (this.#disposeReason) {
+      case "ERR_FUNCTION_CPU_TIME":
+        return {
+          ok: false,
+          code: "ERR_FUNCTION_CPU_TIME",
+          message: `Function used more than its ${this.fn.cpuMs} ms of CPU time`,
+        };
+      case "ERR_FUNCTION_TIMEOUT":
+        return {
+          ok: false,
+          code: "ERR_FUNCTION_TIMEOUT",
+          message: `Function ran past its ${this.fn.timeoutMs} ms timeout`,
+        };
+      case "ERR_FUNCTION_MEMORY":
+        return {
+          ok: false,
+          code: "ERR_FUNCTION_MEMORY",
+          message: `Function exceeded its ${this.fn.memoryMb} MB memory limit`,
+        };
+      default:
+        return {
+          ok: false,
+          code: "ERR_INTERNAL",
+          message: err === null ? "The isolate was disposed during the call" : message,
+        };
     }
-    if (/memory limit/i.test(message)) {
-      this.dispose("ERR_FUNCTION_MEMORY");
-      return {
-        ok: false,
-        code: "ERR_FUNCTION_MEMORY",
-        message: `Function exceeded its ${this.fn.memoryMb} MB memory limit`,
-      };
-    }
-    this.dispose();
-    return { ok: false, code: "ERR_INTERNAL", message };
   }
 }
 

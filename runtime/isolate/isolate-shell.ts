@@ -94,7 +94,7 @@ export class IsolateShell {
         const script = await deps.cache.compile(isolate, bootstrap.source, "bootstrap", bootstrap.filename);
         await script.run(context);
       }
-      await context.eval("__hearth_connect(); delete globalThis.__hearth_connect;");
+      await context.eval(`__hearth_connect(${Number(memoryMb)}); delete globalThis.__hearth_connect;`);
       const [init, fire, fetched] = (await Promise.all([
         jail.get("__hearth_init", { reference: true }),
         jail.get("__hearth_timer_fire", { reference: true }),

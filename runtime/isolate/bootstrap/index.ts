@@ -17,6 +17,7 @@ import { performance, resetTimeOrigin } from "./performance.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
 import { clearInterval, clearTimeout, fireTimer, setInterval, setTimeout } from "./timers.ts";
+import { limitWasmMemory } from "./wasm.ts";
 
 type Global = Record<string, unknown>;
 const g = globalThis as unknown as Global;
@@ -44,9 +45,10 @@ defineGlobals({
  * Entry points for the host, which takes a Reference to each and then deletes the global, so
  * function code cannot reach or replace them.
  */
-defineGlobal("__hearth_connect", () => {
+defineGlobal("__hearth_connect", (memoryMb: number) => {
   connectHost();
   resetTimeOrigin();
+  limitWasmMemory(memoryMb * 1024 * 1024);
 });
 defineGlobal("__hearth_timer_fire", fireTimer);
 defineGlobal("__hearth_fetch_done", fetchDone);
