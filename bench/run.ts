@@ -8,9 +8,10 @@
  * 3. the runtime alone: invocations straight to the executor over NATS (no gateway)
  * 4. cold starts: deployed, never run → first response, end to end
  * 5. density: warm idle isolates per GiB of RSS
+ * 6. isolation: hello world's p99 while a neighbour on the same worker loops forever, against its baseline
  *
  * Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (200), BENCH_DENSITY (500),
- * BENCH_PARTS (all of "warm,runtime,cold,density"; e.g. BENCH_PARTS=cold for cold starts alone).
+ * BENCH_PARTS (all of "warm,runtime,cold,density,isolation"; e.g. BENCH_PARTS=cold for cold starts alone).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -30,7 +31,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const COLD_FUNCTIONS = Number(process.env.BENCH_COLD_FUNCTIONS ?? 200);
 const DENSITY_ISOLATES = Number(process.env.BENCH_DENSITY ?? 500);
 const WARMUP_SECONDS = 3;
-const PARTS = new Set((process.env.BENCH_PARTS ?? "warm,runtime,cold,density").split(","));
+const PARTS = new Set((process.env.BENCH_PARTS ?? "warm,runtime,cold,density,isolation").split(","));
 
 interface Sample extends LoadResult {
   readonly cpuMicrosPerRequest: number;
@@ -81,6 +82,47 @@ async function measureColdStarts(client: HearthClient, code: string, n: number):
     if (res.status !== 200) throw new Error(`cold start of ${name} answered ${res.status}`);
   }
   return times;
+}
+
+/**
+ * The healthy function's latency (wrk, as for warm) alone, then while 2 callers keep invoking a
+ * neighbour on the same worker that loops forever (each call ends at its CPU limit).
+ */
+async function measureIsolation(
+  client: HearthClient,
+  healthyUrl: string,
+): Promise<{
+  baselineP99Ms: number;
+  withNeighbourP99Ms: number;
+  baselineRps: number;
+  withNeighbourRps: number;
+  neighbourCalls: number;
+  errors: number;
+}> {
+  await client.deploy("hostile-loop", { code: "export default { fetch() { while (true) {} } };" });
+  await runWrk(healthyUrl, WARMUP_SECONDS);
+  const baseline = await runWrk(healthyUrl, SECONDS);
+  let stop = false;
+  let neighbourCalls = 0;
+  const neighbour = Promise.all(
+    Array.from({ length: 2 }, async () => {
+      while (!stop) {
+        await client.invoke("hostile-loop");
+        neighbourCalls++;
+      }
+    }),
+  );
+  const loaded = await runWrk(healthyUrl, SECONDS);
+  stop = true;
+  await neighbour;
+  return {
+    baselineP99Ms: baseline.p99Ms,
+    withNeighbourP99Ms: loaded.p99Ms,
+    baselineRps: Math.round(baseline.requestsPerSecond),
+    withNeighbourRps: Math.round(loaded.requestsPerSecond),
+    neighbourCalls,
+    errors: baseline.errors + loaded.errors,
+  };
 }
 
 function measureDensity(count: number): { perIsolateMiB: number; per4GiB: number } {
@@ -199,6 +241,7 @@ async function main(): Promise<void> {
       : null;
     const cold = PARTS.has("cold") ? await measureColdStarts(client, hello.code, COLD_FUNCTIONS) : [];
     const density = PARTS.has("density") ? measureDensity(DENSITY_ISOLATES) : null;
+    const isolation = PARTS.has("isolation") ? await measureIsolation(client, hearthHello.url) : null;
 
     const report = [
       PARTS.has("warm") && table(`Warm hello world, wrk -t1 -c64, ${SECONDS} s × ${ROUNDS} rounds, medians:`, warmRows),
@@ -209,6 +252,8 @@ async function main(): Promise<void> {
         `Cold start (deployed, never run → first response, end to end): p50 ${percentile(cold, 50).toFixed(1)} ms, p99 ${percentile(cold, 99).toFixed(1)} ms over ${cold.length} functions`,
       density &&
         `Density: ${density.perIsolateMiB.toFixed(2)} MiB RSS per warm idle isolate → ${density.per4GiB} per 4 GiB (${DENSITY_ISOLATES} isolates)`,
+      isolation &&
+        `Isolation: hello world p99 ${isolation.baselineP99Ms} ms alone, ${isolation.withNeighbourP99Ms} ms next to an endless loop (${(isolation.withNeighbourP99Ms / isolation.baselineP99Ms).toFixed(2)}×); ${isolation.baselineRps} → ${isolation.withNeighbourRps} req/s; ${isolation.neighbourCalls} neighbour calls, ${isolation.errors} errors`,
     ]
       .filter(Boolean)
       .join("\n\n");
@@ -224,6 +269,7 @@ async function main(): Promise<void> {
           runtime,
           cold,
           density,
+          isolation,
           samples: [...samples.entries()].map(([t, s]) => ({ peer: t.name, s })),
         },
         null,
