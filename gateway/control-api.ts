@@ -64,6 +64,7 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
         timeoutMs: deploy.timeoutMs,
         cpuMs: deploy.cpuMs,
         concurrency: deploy.concurrency,
+        maxBodyBytes: deploy.maxBodyBytes,
       };
       const record: FunctionRecord = {
         name,

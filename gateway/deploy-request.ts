@@ -11,6 +11,7 @@ export interface DeployRequest {
   readonly timeoutMs: number;
   readonly cpuMs: number;
   readonly concurrency: number;
+  readonly maxBodyBytes: number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -66,6 +67,13 @@ export function parseDeployRequest(body: unknown): DeployRequest {
       LIMITS.minConcurrency,
       LIMITS.maxConcurrency,
       LIMITS.defaultConcurrency,
+    ),
+    maxBodyBytes: intInRange(
+      input.maxBodyBytes,
+      "maxBodyBytes",
+      LIMITS.minBodyBytes,
+      LIMITS.defaultMaxBodyBytes,
+      LIMITS.defaultMaxBodyBytes,
     ),
   };
 }

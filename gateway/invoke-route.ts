@@ -50,6 +50,12 @@ export async function invokeFunction(
   req: HttpRequest,
   rest: string,
 ): Promise<HttpResponse> {
+  if (req.body.byteLength > record.maxBodyBytes) {
+    return errorResponse(
+      "ERR_PAYLOAD_TOO_LARGE",
+      `Request body is over ${record.name}'s ${record.maxBodyBytes} byte limit`,
+    );
+  }
   const { invocationId, reply } = await invoker.invoke(record, requestHeadFor(req, record.name, rest), req.body);
   if (!reply.ok) return errorResponse(reply.code, reply.message, reply.errorId);
   const headers = reply.head.headers.filter(([name]) => !RESPONSE_DROPPED.has(name));

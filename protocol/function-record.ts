@@ -17,6 +17,8 @@ export interface FunctionRecord {
   readonly cpuMs: number;
   /** Requests in flight per isolate before the worker adds another isolate. */
   readonly concurrency: number;
+  /** Request and response body limit for this function (at most the platform's). */
+  readonly maxBodyBytes: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

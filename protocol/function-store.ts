@@ -43,8 +43,9 @@ export class FunctionStore {
 
   /** The version of a record: a hash of everything a worker runs, so equal deploys share it. */
   static versionOf(record: Omit<FunctionRecord, "version" | "createdAt" | "updatedAt" | "name">): string {
-    const { digest, env, memoryMb, timeoutMs, cpuMs, concurrency } = record;
-    const canonical = JSON.stringify([digest, Object.entries(env).sort(), memoryMb, timeoutMs, cpuMs, concurrency]);
+    const { digest, env, memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes } = record;
+    const limits = [memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes];
+    const canonical = JSON.stringify([digest, Object.entries(env).sort(), limits]);
     return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
   }
 

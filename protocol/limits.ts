@@ -16,6 +16,8 @@ export const LIMITS = {
   maxTimeoutMs: 15 * 60_000,
   /** Request and response bodies (Lambda's sync limit, also Workers' free plan order of size). */
   defaultMaxBodyBytes: 6 * 1024 * 1024,
+  /** A function may lower its own body limit (never raise it past the platform's). */
+  minBodyBytes: 1024,
   /** A bundled function's source; Workers allows 3–10 MB. */
   maxBundleBytes: 10 * 1024 * 1024,
   maxEnvVars: 128,

@@ -13,6 +13,8 @@ export interface DeployOptions {
   readonly timeoutMs?: number;
   readonly cpuMs?: number;
   readonly concurrency?: number;
+  /** Request and response body limit for this function, in bytes (at most the platform's 6 MB). */
+  readonly maxBodyBytes?: number;
 }
 
 export interface InvokeOptions {

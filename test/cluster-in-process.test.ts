@@ -127,4 +127,22 @@ describe("scale from zero and executor crashes", () => {
     ]);
     expect(Buffer.compare(Buffer.from(res.body), Buffer.from(sixMb))).toBe(0);
   });
+
+  it("a function's own body limit applies to its requests and responses (413)", async () => {
+    await cluster.hearth.deploy("small", {
+      code: `export default { async fetch(r) { const n = Number(new URL(r.url).searchParams.get("n") ?? 0); await r.arrayBuffer(); return new Response("x".repeat(n)); } };`,
+      maxBodyBytes: 2048,
+    });
+    expect((await cluster.hearth.invoke("small", { body: "y".repeat(2048) })).status).toBe(200);
+    const bigRequest = await cluster.hearth.invoke("small", { body: "y".repeat(2049) });
+    expect([bigRequest.status, JSON.parse(bigRequest.text()).error.code]).toEqual([413, "ERR_PAYLOAD_TOO_LARGE"]);
+    const bigResponse = await cluster.hearth.invoke("small", { path: "/?n=3000" });
+    expect([bigResponse.status, JSON.parse(bigResponse.text()).error.code]).toEqual([413, "ERR_PAYLOAD_TOO_LARGE"]);
+    await expect(
+      cluster.hearth.deploy("too-big", { code: "export default {fetch(){}}", maxBodyBytes: 7 * 1024 * 1024 }),
+    ).rejects.toMatchObject({
+      status: 400,
+      code: "ERR_BAD_REQUEST",
+    });
+  });
 });

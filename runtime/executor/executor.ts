@@ -216,6 +216,7 @@ export class Executor {
       timeoutMs: record.timeoutMs,
       cpuMs: record.cpuMs,
       concurrency: record.concurrency,
+      maxBodyBytes: record.maxBodyBytes,
     };
   }
 
@@ -240,13 +241,9 @@ export class Executor {
       if (inv.version !== pool.fn.version) await this.#refresh(pool.fn.name, inv.version);
       const outcome = await pool.invoke(inv.id, inv.requestJson, msg.data.byteLength > 0 ? msg.data : null);
       if (outcome.ok) {
-        if (outcome.body.byteLength > this.#maxResponseBytes()) {
-          this.#replyError(
-            msg,
-            "ERR_PAYLOAD_TOO_LARGE",
-            `Response body is over the ${this.#maxResponseBytes()} byte limit`,
-            inv.id,
-          );
+        const limit = Math.min(this.#maxResponseBytes(), pool.fn.maxBodyBytes);
+        if (outcome.body.byteLength > limit) {
+          this.#replyError(msg, "ERR_PAYLOAD_TOO_LARGE", `Response body is over the ${limit} byte limit`, inv.id);
           return;
         }
         const headers = encodeResponseHeaders(outcome.head);

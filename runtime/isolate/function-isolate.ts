@@ -19,6 +19,8 @@ export interface FunctionCode {
   readonly cpuMs: number;
   /** Requests in flight per isolate before the pool adds another. */
   readonly concurrency: number;
+  /** The function's own body limit (the executor's applies too). */
+  readonly maxBodyBytes: number;
 }
 
 export type { ConsoleSink };
@@ -89,10 +91,14 @@ export class FunctionIsolate {
       shell.adopt({ timeoutMs: fn.timeoutMs, onConsole: deps.onConsole });
       const user = await deps.cache.compile(shell.isolate, fn.code, fn.digest, `${fn.name}.js`);
       await user.run(shell.context, { timeout: STARTUP_TIMEOUT_MS });
-      const dispatch: ivm.Reference = await shell.init.apply(undefined, [JSON.stringify(fn.env), deps.maxBodyBytes], {
-        result: { reference: true },
-        timeout: STARTUP_TIMEOUT_MS,
-      });
+      const dispatch: ivm.Reference = await shell.init.apply(
+        undefined,
+        [JSON.stringify(fn.env), Math.min(fn.maxBodyBytes, deps.maxBodyBytes)],
+        {
+          result: { reference: true },
+          timeout: STARTUP_TIMEOUT_MS,
+        },
+      );
       shell.init.release();
       return new FunctionIsolate(fn, shell, dispatch, deps.watchdog);
     } catch (err) {

@@ -52,7 +52,7 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 
 const deploy: Command = {
   usage:
-    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--env K=V]... [--json]",
+    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--max-body <bytes>] [--env K=V]... [--json]",
   summary: "Bundle a function with esbuild and deploy it",
   async run(args, out) {
     const { values, positionals } = parse(args, {
@@ -61,6 +61,7 @@ const deploy: Command = {
       timeout: { type: "string" },
       cpu: { type: "string" },
       concurrency: { type: "string" },
+      "max-body": { type: "string" },
       env: { type: "string", multiple: true },
     });
     const entry = positional(positionals, "<entry> file");
@@ -74,6 +75,7 @@ const deploy: Command = {
       timeoutMs: optionalInt(values.timeout, "--timeout"),
       cpuMs: optionalInt(values.cpu, "--cpu"),
       concurrency: optionalInt(values.concurrency, "--concurrency"),
+      maxBodyBytes: optionalInt(values["max-body"], "--max-body"),
     });
     out.result(info);
     out.info(`✔ Deployed ${info.name} (${(info.bundleBytes / 1024).toFixed(1)} KB, ${info.digest.slice(0, 12)})`);

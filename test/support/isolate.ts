@@ -58,6 +58,7 @@ export async function functionCodeFor(source: string, options: TestFunctionOptio
     timeoutMs: options.timeoutMs ?? 2_000,
     cpuMs: options.cpuMs ?? 50,
     concurrency: options.concurrency ?? 32,
+    maxBodyBytes: 6 * 1024 * 1024,
   };
 }
 
