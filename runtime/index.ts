@@ -1,5 +1,7 @@
 /** The worker node: executor processes hosting function isolates. */
 
+export type { ExecutorOptions } from "./executor/executor.ts";
+export { Executor } from "./executor/executor.ts";
 export type { Bootstrap } from "./isolate/bootstrap-source.ts";
 export { loadBootstrap, loadBootstrapSource } from "./isolate/bootstrap-source.ts";
 export { CodeCache } from "./isolate/code-cache.ts";

@@ -75,6 +75,7 @@ export class Executor {
   /** Shared by every pool; each pool adds its own console sink. */
   readonly #deps: Omit<IsolateDeps, "onConsole">;
   readonly #loaded = new Map<string, LoadedFunction>();
+  readonly #limitCounts = new Map<string, number>();
   /** Every deployed function's record, kept current by the watch: a load needs no KV read. */
   readonly #records = new Map<string, FunctionRecord>();
   readonly #bundles: BundleCache;
@@ -255,7 +256,8 @@ export class Executor {
         log.error({ err: { message: outcome.message, ...outcome.detail } }, "function threw");
         this.#replyError(msg, outcome.code, "The function threw an exception; see the logs for this error id", inv.id);
       } else {
-        log.warn({ code: outcome.code, reason: outcome.message }, "invocation failed");
+        const count = this.#countLimit(pool.fn.name, outcome.code);
+        log.warn({ code: outcome.code, reason: outcome.message, count }, "invocation failed");
         this.#replyError(msg, outcome.code, outcome.message, inv.id);
       }
     } catch (err) {
@@ -264,6 +266,19 @@ export class Executor {
     } finally {
       if (--this.#inFlight === 0) this.#idle?.resolve();
     }
+  }
+
+  /** How often each function hit each limit in this executor; logged with every event. */
+  #countLimit(fn: string, code: ErrorCode): number {
+    const key = `${fn} ${code}`;
+    const count = (this.#limitCounts.get(key) ?? 0) + 1;
+    this.#limitCounts.set(key, count);
+    return count;
+  }
+
+  /** Limit events so far, as `{ "<fn> <code>": count }` (for operators and tests). */
+  get limitCounts(): Record<string, number> {
+    return Object.fromEntries(this.#limitCounts);
   }
 
   #maxResponseBytes(): number {

@@ -1,0 +1,94 @@
+import { connect, type NatsConnection, nuid } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { prepareBundle } from "../gateway/index.ts";
+import {
+  decodeReply,
+  encodeInvocation,
+  type FunctionRecord,
+  FunctionStore,
+  LIMITS,
+  SUBJECTS,
+} from "../protocol/index.ts";
+import { Executor, loadBootstrap } from "../runtime/index.ts";
+import { type NatsServer, startNatsServer } from "../sdk/index.ts";
+
+/** An executor in this process, driven over real NATS exactly as the gateway drives it. */
+let nats: NatsServer;
+let nc: NatsConnection;
+let store: FunctionStore;
+let executor: Executor;
+
+async function deploy(name: string, source: string, limits: Partial<FunctionRecord> = {}): Promise<FunctionRecord> {
+  const script = new TextEncoder().encode(await prepareBundle(source, `${name}.js`));
+  const runnable = {
+    digest: FunctionStore.digestOf(script),
+    bundleBytes: script.byteLength,
+    env: {},
+    memoryMb: LIMITS.defaultMemoryMb,
+    timeoutMs: 2_000,
+    cpuMs: 20,
+    concurrency: LIMITS.defaultConcurrency,
+    maxBodyBytes: LIMITS.defaultMaxBodyBytes,
+    ...limits,
+  };
+  const record: FunctionRecord = {
+    name,
+    ...runnable,
+    version: FunctionStore.versionOf(runnable),
+    createdAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+  };
+  await store.put(record, script);
+  return record;
+}
+
+async function invoke(record: FunctionRecord) {
+  const head = { method: "GET", url: "http://x.test/", headers: [] as Array<[string, string]> };
+  const msg = await nc.request(SUBJECTS.invoke(record.name), new Uint8Array(), {
+    headers: encodeInvocation(nuid.next(), record.version, head),
+    timeout: 5_000,
+  });
+  return decodeReply(msg);
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer({});
+  nc = await connect({ servers: nats.url });
+  store = await FunctionStore.open(nc);
+  executor = new Executor({ nc, store, bootstrap: await loadBootstrap(), stemCells: 1 });
+  await executor.start();
+});
+
+afterAll(async () => {
+  await executor?.close();
+  await nc?.close();
+  await nats?.stop();
+});
+
+describe("Executor over NATS", () => {
+  it("serves a loaded function and counts every limit a function hits", async () => {
+    const looper = await deploy("looper", `export default { fetch() { while (true) {} } };`);
+    await executor.load("looper");
+    expect(await invoke(looper)).toMatchObject({ ok: false, code: "ERR_FUNCTION_CPU_TIME" });
+    expect(await invoke(looper)).toMatchObject({ ok: false, code: "ERR_FUNCTION_CPU_TIME" });
+    expect(executor.limitCounts).toMatchObject({ "looper ERR_FUNCTION_CPU_TIME": 2 });
+  });
+
+  it("catches up to a newer version named by the request before serving it", async () => {
+    const v1 = await deploy("versioned", `export default { fetch() { return new Response("v1"); } };`);
+    await executor.load("versioned");
+    const first = await invoke(v1);
+    expect(first.ok && new TextDecoder().decode(first.body)).toBe("v1");
+    const v2 = await deploy("versioned", `export default { fetch() { return new Response("v2"); } };`);
+    const second = await invoke(v2);
+    expect(second.ok && new TextDecoder().decode(second.body)).toBe("v2");
+  });
+
+  it("unloads a function removed from the store", async () => {
+    await deploy("doomed", `export default { fetch() { return new Response("x"); } };`);
+    await executor.load("doomed");
+    expect(executor.functions).toContain("doomed");
+    await store.delete("doomed");
+    await expect.poll(() => executor.functions.includes("doomed")).toBe(false);
+  });
+});
