@@ -22,8 +22,10 @@ const DENIED_V4: Array<[string, number]> = [
   ["240.0.0.0", 4],
 ];
 const DENIED_V6: Array<[string, number]> = [
-  ["::", 128],
-  ["::1", 128],
+  // Unspecified, loopback and the deprecated IPv4-compatible range.
+  ["::", 96],
+  // IPv4-mapped addresses (::ffff:0:0/96) are judged as the IPv4 they carry (unmapIPv4). A rule
+  // for the range itself cannot be used: node's BlockList matches every IPv4 address against it.
   ["64:ff9b::", 96],
   ["100::", 64],
   ["2001:db8::", 32],
@@ -70,8 +72,16 @@ export function createEgressPolicy(allow = ""): EgressPolicy {
   };
 }
 
-/** `::ffff:127.0.0.1` is 127.0.0.1: judge IPv4-mapped IPv6 addresses as the IPv4 they are. */
+/**
+ * `::ffff:127.0.0.1` and `::ffff:7f00:1` are 127.0.0.1: judge IPv4-mapped IPv6 addresses, in either
+ * notation, as the IPv4 address they are.
+ */
 function unmapIPv4(ip: string): string {
-  const match = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return match?.[1] ?? ip;
+  const dotted = /^(?:0{0,4}:){0,5}:?ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (dotted?.[1]) return dotted[1];
+  const hex = /^(?:0{0,4}:){0,5}:?ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
+  if (!hex?.[1] || !hex[2]) return ip;
+  const high = Number.parseInt(hex[1], 16);
+  const low = Number.parseInt(hex[2], 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }

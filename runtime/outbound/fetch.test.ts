@@ -74,6 +74,10 @@ describe("egress policy", () => {
       "fd00::1",
       "fe80::1",
       "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "0:0:0:0:0:ffff:a9fe:a9fe",
+      "::127.0.0.1",
+      "::",
       "224.0.0.1",
     ]) {
       expect([ip, policy.isAllowed(ip)]).toEqual([ip, false]);
@@ -120,6 +124,21 @@ describe("fetch() from a function, default policy", () => {
       "IPv6 loopback",
       "return (await fetch(base.replace('127.0.0.1', '[::1]') + '/echo')).status;",
       /::1 is an address/,
+    ],
+    [
+      "loopback as an IPv4-mapped IPv6 literal",
+      "return (await fetch(base.replace('127.0.0.1', '[::ffff:7f00:1]') + '/echo')).status;",
+      /may not reach/,
+    ],
+    [
+      "loopback as a decimal host",
+      "return (await fetch(base.replace('127.0.0.1', '2130706433') + '/echo')).status;",
+      /127\.0\.0\.1 is an address/,
+    ],
+    [
+      "loopback as a short hex host",
+      "return (await fetch(base.replace('127.0.0.1', '0x7f.1') + '/echo')).status;",
+      /127\.0\.0\.1 is an address/,
     ],
     ["a non-http scheme", "return (await fetch('file:///etc/passwd')).status;", /Only http: and https:/],
   ])("refuses %s with a TypeError, and nothing reaches the server", async (_, script, message) => {
