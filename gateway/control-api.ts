@@ -6,7 +6,7 @@ import {
   validateFunctionName,
 } from "../protocol/index.ts";
 import { parseDeployRequest } from "./deploy-request.ts";
-import { type HttpRequest, type HttpResponse, headerValue, jsonResponse } from "./http-types.ts";
+import { type HttpRequest, type HttpResponse, headerValue, jsonResponse, safeDecode } from "./http-types.ts";
 import { prepareBundle } from "./prepare-bundle.ts";
 
 export interface ControlApiDeps {
@@ -43,7 +43,7 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
   }
   const match = FUNCTION_PATH.exec(path);
   if (!match?.[1]) throw new HearthError("ERR_NOT_FOUND", `No route ${path}`);
-  const name = validateFunctionName(decodeURIComponent(match[1]));
+  const name = validateFunctionName(safeDecode(match[1]));
 
   switch (req.method) {
     case "GET": {

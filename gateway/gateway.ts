@@ -37,6 +37,7 @@ export class Gateway {
   #server: Server | null = null;
   #heartbeats: Subscription | null = null;
   #lastWorkerBeatMs = 0;
+  #natsConnected = true;
   #handle: ((req: HttpRequest) => Promise<HttpResponse>) | null = null;
   #invoker: Invoker | null = null;
 
@@ -50,6 +51,13 @@ export class Gateway {
   async start(): Promise<string> {
     const { nc } = this.#options;
     const store = await FunctionStore.open(nc);
+    // Readiness follows the connection: nats.js reconnects forever, so "not closed" is not "connected".
+    (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === "disconnect") this.#natsConnected = false;
+        else if (status.type === "reconnect") this.#natsConnected = true;
+      }
+    })().catch(() => {});
     // A broken watch leaves the cache stale, not wrong for long: misses fall back to a KV read.
     await this.#routes.follow(store, (err) => this.#log.error({ err }, "function watch failed; route cache is stale"));
     this.#heartbeats = nc.subscribe(SUBJECTS.heartbeat, {
@@ -96,7 +104,7 @@ export class Gateway {
 
   #readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
-    if (this.#options.nc.isClosed()) reasons.push("NATS connection closed");
+    if (this.#options.nc.isClosed() || !this.#natsConnected) reasons.push("not connected to NATS");
     if (Date.now() - this.#lastWorkerBeatMs > WORKER_FRESH_MS) reasons.push("no worker node heard from recently");
     return { ready: reasons.length === 0, reasons };
   }

@@ -7,7 +7,7 @@ import {
 } from "../protocol/index.ts";
 import { handleControlApi } from "./control-api.ts";
 import { thrownResponse } from "./error-response.ts";
-import { type HttpRequest, type HttpResponse, jsonResponse } from "./http-types.ts";
+import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "./http-types.ts";
 import { invokeFunction } from "./invoke-route.ts";
 import type { Invoker } from "./invoker.ts";
 import type { RouteTable } from "./route-table.ts";
@@ -33,7 +33,7 @@ export function createHandler(deps: HandlerDeps): (req: HttpRequest) => Promise<
     try {
       const invoke = INVOKE_PATH.exec(req.target);
       if (invoke) {
-        const name = validateFunctionName(decodeURIComponent(invoke[1] ?? ""));
+        const name = validateFunctionName(safeDecode(invoke[1] ?? ""));
         const record = await lookup(deps, name);
         const rest = (invoke[2] || "/") + (invoke[3] ?? "");
         return await invokeFunction(deps.invoker, record, req, rest);

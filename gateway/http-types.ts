@@ -32,3 +32,12 @@ export function headerValue(req: HttpRequest, name: string): string | undefined 
 export function jsonResponse(status: number, value: unknown, headers: HeaderPairs = []): HttpResponse {
   return { status, headers: [["content-type", "application/json"], ...headers], body: JSON.stringify(value) };
 }
+
+/** decodeURIComponent that yields the raw text for a malformed escape (which then fails validation). */
+export function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

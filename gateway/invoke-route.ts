@@ -57,7 +57,10 @@ export async function invokeFunction(
     );
   }
   const { invocationId, reply } = await invoker.invoke(record, requestHeadFor(req, record.name, rest), req.body);
-  if (!reply.ok) return errorResponse(reply.code, reply.message, reply.errorId);
+  if (!reply.ok) {
+    const error = errorResponse(reply.code, reply.message, reply.errorId);
+    return { ...error, headers: [...error.headers, ["x-hearth-id", invocationId]] };
+  }
   const headers = reply.head.headers.filter(([name]) => !RESPONSE_DROPPED.has(name));
   headers.push(["x-hearth-id", invocationId]);
   return { status: reply.head.status, headers, body: reply.body };

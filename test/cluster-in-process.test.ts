@@ -145,4 +145,16 @@ describe("scale from zero and executor crashes", () => {
       code: "ERR_BAD_REQUEST",
     });
   });
+
+  // Last in this file: it restarts nats-server under everything else.
+  it("is not ready while NATS is down (killed), and serves again once it is back", async () => {
+    await cluster.nats.kill();
+    await expect.poll(async () => (await cluster.gateway.handle(get("/readyz"))).status, { timeout: 10_000 }).toBe(503);
+    expect(json(await cluster.gateway.handle(get("/readyz"))).reasons).toContain("not connected to NATS");
+    await cluster.nats.restart();
+    await expect.poll(async () => (await cluster.gateway.handle(get("/readyz"))).status, { timeout: 15_000 }).toBe(200);
+    await expect
+      .poll(async () => (await cluster.gateway.handle(get("/fn/echo/back"))).status, { timeout: 15_000 })
+      .toBe(200);
+  });
 });

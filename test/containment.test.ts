@@ -102,10 +102,12 @@ const HOSTILE: HostileCase[] = [
     { memoryMb: 64 },
   ],
   [
+    // globalThis.require, not require: esbuild rewrites a bare `typeof require` to its own shim.
     "reaching for the host",
     `export default { fetch() {
-      const found = [typeof process, typeof require, Function("return typeof process")(), (0, eval)("typeof require")];
-      return new Response(found.every((t) => t === "undefined") ? "contained" : "LEAK " + found.join());
+      const found = [typeof process, typeof globalThis.require, Function("return typeof process")(), (0, eval)("typeof require")];
+      // A leak answers 500 with plain text, which is not a Hearth error and fails the test.
+      return found.every((t) => t === "undefined") ? new Response("contained") : new Response("LEAK " + found.join(), { status: 500 });
     } };`,
     ["OK"],
   ],

@@ -2,9 +2,9 @@
  * Entry point of an executor child process (spawned by the worker supervisor with
  * --no-node-snapshot, which isolated-vm needs on Node ≥ 20). Commands arrive over IPC.
  */
-import { codeOf, connectNats, createLogger, FunctionStore } from "../../protocol/index.ts";
+import { codeOf, connectNats, createLogger, FunctionStore, intFromEnv, LIMITS } from "../../protocol/index.ts";
 import { loadBootstrap } from "../isolate/bootstrap-source.ts";
-import { Executor } from "./executor.ts";
+import { DEFAULT_IDLE_MS, DEFAULT_STEM_CELLS, Executor } from "./executor.ts";
 import type { ExecutorMessage, ExecutorRequest } from "./ipc.ts";
 
 const log = createLogger("executor");
@@ -24,10 +24,10 @@ const executor = new Executor({
     onFallback: (err) => log.warn({ err }, "V8 snapshot of the bootstrap failed; compiling it per isolate instead"),
   }),
   log,
-  maxBodyBytes: process.env.HEARTH_MAX_BODY_BYTES ? Number(process.env.HEARTH_MAX_BODY_BYTES) : undefined,
+  maxBodyBytes: intFromEnv(process.env, "HEARTH_MAX_BODY_BYTES", LIMITS.defaultMaxBodyBytes),
   egressAllow: process.env.HEARTH_EGRESS_ALLOW,
-  idleMs: process.env.HEARTH_IDLE_MS ? Number(process.env.HEARTH_IDLE_MS) : undefined,
-  stemCells: process.env.HEARTH_STEM_CELLS ? Number(process.env.HEARTH_STEM_CELLS) : undefined,
+  idleMs: intFromEnv(process.env, "HEARTH_IDLE_MS", DEFAULT_IDLE_MS),
+  stemCells: intFromEnv(process.env, "HEARTH_STEM_CELLS", DEFAULT_STEM_CELLS),
   onUnload: (name) => send({ type: "unloaded", name }),
 });
 await executor.start();

@@ -191,7 +191,6 @@ describe("function isolate: nothing from Node is reachable", () => {
         fnProcess: () => Function("return typeof process")(),
         evalRequire: () => (0, eval)("typeof require"),
         consoleCtor: () => console.log.constructor("return typeof process")(),
-        protoOfFetch: () => typeof Object.getPrototypeOf(fetch ?? {}),
       };
       for (const [name, probe] of Object.entries(tries)) {
         try { probes[name] = probe(); } catch (e) { probes[name] = "threw " + e.name; }

@@ -7,7 +7,7 @@ describe("stem cells", () => {
   it("a cold start adopts a prebuilt shell of the same memory limit, with its own console and limits", async () => {
     const lines: ConsoleLine[] = [];
     const deps = await isolateDepsFor({}, lines);
-    const cells = new StemCells(deps, { memoryMb: 64, size: 2 });
+    const cells = new StemCells(deps, { memoryMb: 64, size: 2, refillDelayMs: 300 });
     await expect.poll(() => cells.ready).toBe(2);
     const fn = await functionCodeFor(
       `export default { fetch() { console.log("from a stem cell"); return new Response("ok"); } };`,
@@ -29,7 +29,7 @@ describe("stem cells", () => {
 
   it("functions with another memory limit build their own shell", async () => {
     const deps = await isolateDepsFor();
-    const cells = new StemCells(deps, { memoryMb: 64, size: 1 });
+    const cells = new StemCells(deps, { memoryMb: 64, size: 1, refillDelayMs: 300 });
     await expect.poll(() => cells.ready).toBe(1);
     const isolate = await FunctionIsolate.create(
       await functionCodeFor(`export default { fetch() { return new Response("big"); } };`, { memoryMb: 256 }),

@@ -15,10 +15,13 @@ export class StemCells {
   #building = 0;
   #closed = false;
 
-  constructor(deps: ShellDeps, options: { memoryMb: number; size: number }) {
+  readonly #refillDelayMs: number;
+
+  constructor(deps: ShellDeps, options: { memoryMb: number; size: number; refillDelayMs?: number }) {
     this.#deps = deps;
     this.#memoryMb = options.memoryMb;
     this.#size = options.size;
+    this.#refillDelayMs = options.refillDelayMs ?? REFILL_DELAY_MS;
     this.#fill();
   }
 
@@ -32,7 +35,7 @@ export class StemCells {
     const shell = this.#ready.pop() ?? null;
     // Later, not now: `new Isolate()` blocks the event loop for ~4 ms, which would land on the very
     // cold start this shell is meant to speed up.
-    setTimeout(() => this.#fill(), REFILL_DELAY_MS).unref();
+    setTimeout(() => this.#fill(), this.#refillDelayMs).unref();
     return shell;
   }
 
@@ -45,7 +48,7 @@ export class StemCells {
         this.#building--;
         if (this.#closed) return shell.dispose();
         this.#ready.push(shell);
-        setTimeout(() => this.#fill(), REFILL_DELAY_MS).unref();
+        setTimeout(() => this.#fill(), this.#refillDelayMs).unref();
       },
       () => {
         // A failed build is not retried in a loop; the next take() tries again.

@@ -18,11 +18,11 @@ const probes = {
   async timers() {
     const order = [];
     await new Promise((resolve) => {
-      setTimeout((x) => order.push("t20:" + x), 20, "arg");
+      setTimeout((x) => order.push("t200:" + x), 200, "arg");
       const cancelled = setTimeout(() => order.push("never"), 5);
       clearTimeout(cancelled);
       let n = 0;
-      const iv = setInterval(() => { n++; order.push("iv" + n); if (n === 3) { clearInterval(iv); setTimeout(resolve, 30); } }, 1);
+      const iv = setInterval(() => { n++; order.push("iv" + n); if (n === 3) { clearInterval(iv); setTimeout(resolve, 250); } }, 1);
     });
     return order;
   },
@@ -127,7 +127,7 @@ describe.each([
   it("queueMicrotask runs after the synchronous code", async () =>
     expect(await probe("microtask")).toEqual(["sync", "micro"]));
   it("setTimeout (with arguments), clearTimeout, setInterval and clearInterval", async () =>
-    expect(await probe("timers")).toEqual(["iv1", "iv2", "iv3", "t20:arg"]));
+    expect(await probe("timers")).toEqual(["iv1", "iv2", "iv3", "t200:arg"]));
   it("AbortController, AbortSignal.timeout/any/abort and throwIfAborted", async () =>
     expect(await probe("abort")).toEqual([true, "why", 1, true, "TimeoutError", true, "first", "why"]));
   it("Event and EventTarget", async () => expect(await probe("events")).toEqual(["ping:true"]));

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
-import { terminate } from "../../protocol/index.ts";
+import { intFromEnv, terminate } from "../../protocol/index.ts";
 import { hearthHome, tokenPath } from "../config.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 
@@ -39,8 +39,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const home = hearthHome(env);
   mkdirSync(home, { recursive: true });
   const { token, savedAt } = resolveToken(env);
-  const port = env.HEARTH_PORT || "8080";
-  const workers = Number(env.HEARTH_WORKERS || "1");
+  const port = intFromEnv(env, "HEARTH_PORT", 8080);
+  const workers = intFromEnv(env, "HEARTH_WORKERS", 1);
+  const host = env.HEARTH_HOST || "127.0.0.1";
 
   const nats: NatsServer | null = env.NATS_URL ? null : await startNatsServer({ dataDir: join(home, "nats") }, env);
   const natsUrl = nats?.url ?? (env.NATS_URL as string);
@@ -64,7 +65,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const roles = ["scheduler", ...Array.from({ length: workers }, (_, i) => `worker-${i + 1}`), "gateway"];
     for (const role of roles) {
       const child = spawn(process.execPath, [CLI_MAIN, role.replace(/-\d+$/, "")], {
-        env: { ...env, NATS_URL: natsUrl, HEARTH_TOKEN: token, HEARTH_PORT: port, HEARTH_WORKER_ID: role },
+        env: { ...env, NATS_URL: natsUrl, HEARTH_TOKEN: token, HEARTH_PORT: String(port), HEARTH_WORKER_ID: role },
         stdio: ["ignore", "inherit", "inherit"],
       });
       children.set(role, child);
@@ -72,7 +73,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         if (started && !stopping) options.onComponentExit?.(role, code, signal);
       });
     }
-    const url = `http://127.0.0.1:${port}`;
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     await waitUntilReady(url, children);
     const pids: Record<string, number | undefined> = { "nats-server": nats?.pid };
     for (const [role, child] of children) pids[role] = child.pid;

@@ -90,7 +90,9 @@ export async function startDevCluster(
       reject(new Error(`hearth dev exited (code ${code}, signal ${signal}) before it was ready:\n${output}`)),
     );
   });
-  const { url, natsUrl, pids } = await started;
+  // A `hearth dev` that never gets ready must not outlive the test.
+  const startup = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const { url, natsUrl, pids } = await started.finally(() => clearTimeout(startup));
   return {
     url,
     natsUrl,

@@ -57,8 +57,13 @@ export async function startInProcessCluster(
       await nats.stop();
     },
   };
-  if (options.scheduler !== false) await cluster.startScheduler();
-  if (options.worker !== false) await cluster.startWorker(options.worker || {});
+  try {
+    if (options.scheduler !== false) await cluster.startScheduler();
+    if (options.worker !== false) await cluster.startWorker(options.worker || {});
+  } catch (err) {
+    await cluster.close(); // leave no nats-server or executor behind
+    throw err;
+  }
   return cluster;
 }
 
