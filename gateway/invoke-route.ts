@@ -40,7 +40,16 @@ export function requestHeadFor(req: HttpRequest, name: string, rest: string): Re
   if (chain) headers.push(["x-forwarded-for", chain]);
   // Normalized here by Node's native WHATWG parser, so the isolate need not parse it again.
   // Concatenated, not resolved against a base: a rest of `//other.host/` must stay a path.
-  return { method: req.method, url: new URL(`http://${host}${rest}`).href, headers };
+  let url: string;
+  try {
+    url = new URL(`http://${host}${rest}`).href;
+  } catch {
+    throw new HearthError(
+      "ERR_BAD_REQUEST",
+      `Cannot form a URL from Host ${JSON.stringify(host)} and path ${JSON.stringify(rest)}`,
+    );
+  }
+  return { method: req.method, url, headers };
 }
 
 /** Runs one invocation and turns its reply into the HTTP response. */

@@ -74,6 +74,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | nul
       size += chunk.byteLength;
       if (size > limit) over = true;
       if (!over) chunks.push(chunk);
+      // Drain a modest overshoot so the client can read the 413; past that, stop reading at all.
+      else if (size > limit * 2) {
+        resolve(null);
+        req.destroy();
+      }
     });
     req.on("end", () => resolve(over ? null : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
     req.on("error", reject);

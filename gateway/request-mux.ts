@@ -50,9 +50,16 @@ export class RequestMux {
         reject(new NoReplyError("timeout", subject));
       }, options.timeoutMs);
       this.#pending.set(token, { resolve, reject, timer, subject });
-      this.#writes.defer(() =>
-        this.#nc.publish(subject, data, { reply: this.#prefix + token, headers: options.headers }),
-      );
+      this.#writes.defer(() => {
+        try {
+          this.#nc.publish(subject, data, { reply: this.#prefix + token, headers: options.headers });
+        } catch (err) {
+          // Not sent (e.g. over max_payload, or the connection is closed): fail now, not at the timeout.
+          clearTimeout(timer);
+          this.#pending.delete(token);
+          reject(err);
+        }
+      });
     });
   }
 

@@ -8,6 +8,11 @@
 export class WriteCoalescer {
   #queue: Array<() => void> = [];
   #scheduled = false;
+  readonly #onError: (err: unknown) => void;
+
+  constructor(onError: (err: unknown) => void = () => {}) {
+    this.#onError = onError;
+  }
 
   /** Runs `send` at the end of this event-loop turn, in order with the other deferred sends. */
   defer(send: () => void): void {
@@ -22,6 +27,13 @@ export class WriteCoalescer {
     const queue = this.#queue;
     this.#queue = [];
     this.#scheduled = false;
-    for (const send of queue) send();
+    for (const send of queue) {
+      try {
+        send();
+      } catch (err) {
+        // One bad message (e.g. over max_payload) must not lose the others or crash the process.
+        this.#onError(err);
+      }
+    }
   };
 }

@@ -52,9 +52,14 @@ export class ExecutorProcess {
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
+    // A failed spawn or a send racing the child's death must not crash the worker.
+    child.on("error", (err) => this.#options.log.error({ err, pid: child.pid }, "executor process error"));
     this.#child = child;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("executor did not become ready in time")), READY_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        reject(new Error("executor did not become ready in time"));
+        child.kill("SIGKILL"); // its exit then restarts the slot
+      }, READY_TIMEOUT_MS);
       child.on("message", (message: ExecutorMessage) => {
         if (message.type === "ready") {
           this.#ready = true;
@@ -92,7 +97,12 @@ export class ExecutorProcess {
     const requestId = this.#nextRequestId++;
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(requestId, { resolve, reject });
-      child.send({ ...command, requestId });
+      child.send({ ...command, requestId }, (err) => {
+        if (err) {
+          this.#pending.delete(requestId);
+          reject(new HearthError("ERR_INTERNAL", `executor unreachable: ${err.message}`));
+        }
+      });
     });
   }
 

@@ -16,6 +16,8 @@ export interface WorkerOptions {
 
 export const DEFAULT_HEARTBEAT_MS = 1_000;
 const RESTART_DELAY_MS = { min: 100, max: 5_000 };
+/** An executor up this long counts as healthy; restart back-off starts over after it dies. */
+const STABLE_AFTER_MS = 30_000;
 
 /**
  * A worker node: a small supervisor that owns executor processes, takes placement commands from the
@@ -68,11 +70,14 @@ export class Worker {
   }
 
   async #spawnExecutor(slot = this.#executors.length, attempt = 0): Promise<void> {
+    const startedAt = Date.now();
     const executor: ExecutorProcess = new ExecutorProcess({
       natsUrl: this.#natsUrl,
       env: this.#executorEnv,
       log: this.#log,
-      onExit: (code, signal) => this.#onExecutorExit(slot, executor, code, signal, attempt),
+      // An executor that lived a while was healthy: its death starts the back-off afresh.
+      onExit: (code, signal) =>
+        this.#onExecutorExit(slot, executor, code, signal, Date.now() - startedAt > STABLE_AFTER_MS ? 0 : attempt),
       onUnloaded: () => this.#heartbeat(),
     });
     this.#executors[slot] = executor;

@@ -81,10 +81,18 @@ describe("scale from zero and executor crashes", () => {
     expect((await cluster.gateway.handle(get("/readyz"))).status).toBe(200);
   });
 
-  it("a Host header that is not host[:port] is a 400, not a function error", async () => {
-    const res = await cluster.gateway.handle({ ...get("/fn/echo"), headers: [["host", "evil.test/x?y"]] });
-    expect(res.status).toBe(400);
-    expect(json(res).error.code).toBe("ERR_BAD_REQUEST");
+  it.each(["evil.test/x?y", "[1.2.3.4]"])(
+    "a Host header %j that makes no URL is a 400, not a function error",
+    async (host) => {
+      const res = await cluster.gateway.handle({ ...get("/fn/echo"), headers: [["host", host]] });
+      expect(res.status).toBe(400);
+      expect(json(res).error.code).toBe("ERR_BAD_REQUEST");
+    },
+  );
+
+  it("a malformed escape in a function name is a 400", async () => {
+    const res = await cluster.gateway.handle(get("/fn/%E0%A4"));
+    expect([res.status, json(res).error.code]).toEqual([400, "ERR_INVALID_NAME"]);
   });
 
   it("garbage on the heartbeat subject is ignored and the scheduler keeps placing functions", async () => {

@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   codeOf,
   decodeInvocation,
@@ -49,6 +49,9 @@ export const DEFAULT_IDLE_MS = 5 * 60_000;
 /** Four shells cost ~10 MiB and cover a burst of four cold starts; refills follow one at a time. */
 export const DEFAULT_STEM_CELLS = 4;
 
+/** Console lines are cut to this many characters. */
+const MAX_CONSOLE_LINE = 16 * 1024;
+
 const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
   debug: "debug",
   info: "info",
@@ -78,6 +81,8 @@ export class Executor {
   readonly #limitCounts = new Map<string, number>();
   /** Every deployed function's record, kept current by the watch: a load needs no KV read. */
   readonly #records = new Map<string, FunctionRecord>();
+  /** Functions the watch saw removed (until deployed again), so a load in progress does not revive them. */
+  readonly #removed = new Set<string>();
   readonly #bundles: BundleCache;
   readonly #stemCells: StemCells | null;
   readonly #writes = new WriteCoalescer();
@@ -131,14 +136,20 @@ export class Executor {
       (change) => {
         if (change.kind === "delete") {
           this.#records.delete(change.name);
+          this.#removed.add(change.name);
           this.unload(change.name);
           return;
         }
         const { record } = change;
         this.#records.set(record.name, record);
+        this.#removed.delete(record.name);
         // A deploy is usually followed by a first request: have its code here before it comes.
         this.#bundles.prefetch(record.digest);
-        if (this.#loaded.has(record.name)) void this.#refresh(record.name, record.version);
+        if (this.#loaded.has(record.name)) {
+          this.#refresh(record.name, record.version).catch((err: unknown) =>
+            this.#log.error({ err, fn: record.name }, "refresh after a deploy failed; the next request retries"),
+          );
+        }
       },
       (err) => this.#log.error({ err }, "function watch failed; pools refresh only on version mismatch"),
     );
@@ -172,6 +183,12 @@ export class Executor {
         if (!err) void this.#handle(pool, msg);
       },
     });
+    if (this.#removed.has(name)) {
+      // Removed while we were loading it: do not bring it back.
+      subscription.unsubscribe();
+      pool.dispose();
+      throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} was removed`);
+    }
     this.#loaded.set(name, { pool, subscription });
     // The gateway retries as soon as we answer: the subscription must be known to the server first.
     await this.#nc.flush();
@@ -248,7 +265,7 @@ export class Executor {
           return;
         }
         const headers = encodeResponseHeaders(outcome.head);
-        this.#writes.defer(() => msg.respond(outcome.body, { headers }));
+        this.#respond(msg, outcome.body, headers, inv.id);
         return;
       }
       const log = this.#log.child({ fn: pool.fn.name, invocationId: inv.id });
@@ -288,11 +305,36 @@ export class Executor {
 
   #replyError(msg: Msg, code: ErrorCode, message: string, errorId?: string): void {
     const [headers, payload] = encodeErrorReply(code, message, errorId);
-    this.#writes.defer(() => msg.respond(payload, { headers }));
+    this.#respond(msg, payload, headers);
+  }
+
+  /** Replies at the end of this event-loop turn; a reply NATS refuses becomes a small error reply. */
+  #respond(msg: Msg, body: Uint8Array, headers: MsgHdrs, invocationId?: string): void {
+    this.#writes.defer(() => {
+      try {
+        msg.respond(body, { headers });
+      } catch (err) {
+        this.#log.error({ err, invocationId }, "reply refused by NATS");
+        const [errorHeaders, payload] = encodeErrorReply(
+          "ERR_INVALID_RESPONSE",
+          "The response could not be sent",
+          invocationId,
+        );
+        try {
+          msg.respond(payload, { headers: errorHeaders });
+        } catch {
+          // The connection itself is gone; the gateway's backstop answers the caller.
+        }
+      }
+    });
   }
 
   #onConsole(fn: string, level: string, message: string, invocationId: string | null): void {
-    this.#log[CONSOLE_LEVELS[level] ?? "info"]({ fn, invocationId, source: "console", consoleLevel: level }, message);
+    // Lines come from function code: bound them so one tenant cannot make logging stall the others.
+    const text = String(message);
+    const line =
+      text.length > MAX_CONSOLE_LINE ? `${text.slice(0, MAX_CONSOLE_LINE)}… (${text.length} characters)` : text;
+    this.#log[CONSOLE_LEVELS[level] ?? "info"]({ fn, invocationId, source: "console", consoleLevel: level }, line);
   }
 
   /**

@@ -39,6 +39,7 @@ export class FunctionPool {
   #creating: Promise<FunctionIsolate> | null = null;
   readonly #retiring = new Set<FunctionIsolate>();
   #lastUsedMs: number;
+  #disposed = false;
 
   constructor(fn: FunctionCode, deps: IsolateDeps, policy: PoolPolicy = DEFAULT_POOL_POLICY, now = Date.now) {
     this.#fn = fn;
@@ -70,6 +71,13 @@ export class FunctionPool {
   }
 
   async invoke(id: string, requestJson: string, body: Uint8Array | null): Promise<InvokeOutcome> {
+    if (this.#disposed) {
+      return {
+        ok: false,
+        code: "ERR_NO_CAPACITY",
+        message: `${this.#fn.name} was unloaded as the request arrived; retry`,
+      };
+    }
     // Picked synchronously, and isolate.invoke counts itself in flight synchronously, so concurrent
     // callers see each other's load.
     let isolate = this.#pick();
@@ -111,6 +119,11 @@ export class FunctionPool {
   async #create(): Promise<FunctionIsolate> {
     const fn = this.#fn;
     const isolate = await FunctionIsolate.create(fn, this.#deps);
+    if (this.#disposed) {
+      // The pool went away while this was being built: nothing would ever dispose it.
+      isolate.dispose();
+      throw new Error(`${fn.name} was unloaded during a cold start`);
+    }
     if (fn === this.#fn) return this.#add(isolate);
     // Redeployed while we were building: this one is already stale.
     isolate.dispose();
@@ -161,6 +174,7 @@ export class FunctionPool {
   }
 
   dispose(): void {
+    this.#disposed = true;
     for (const isolate of [...this.#isolates, ...this.#retiring]) isolate.dispose();
     this.#isolates = [];
     this.#retiring.clear();

@@ -14,7 +14,10 @@ if (!natsUrl || !process.send) {
   process.exit(2);
 }
 
-const send = (message: ExecutorMessage) => process.send?.(message);
+// After the supervisor is gone, sending would raise an unhandled 'error' event.
+const send = (message: ExecutorMessage) => {
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
+};
 const nc = await connectNats(natsUrl, `hearth-executor-${process.pid}`);
 const executor = new Executor({
   nc,

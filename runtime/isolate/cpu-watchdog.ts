@@ -37,13 +37,11 @@ export class CpuWatchdog {
       onBreach,
     };
     this.#watches.add(entry);
-    this.#timer ??= setInterval(this.#check, this.#tickMs);
+    // One interval for the executor's life, not one per busy spell: requests arriving one at a time
+    // would otherwise create and clear a timer each. unref: it never keeps the process alive.
+    this.#timer ??= setInterval(this.#check, this.#tickMs).unref();
     return () => {
       this.#watches.delete(entry);
-      if (this.#watches.size === 0 && this.#timer) {
-        clearInterval(this.#timer);
-        this.#timer = null;
-      }
     };
   }
 

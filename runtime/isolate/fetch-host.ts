@@ -32,7 +32,12 @@ export class FetchHost {
   }
 
   readonly start = (id: number, request: OutboundRequest): void => {
-    if (this.#disposed) return;
+    if (this.#disposed || typeof id !== "number") return;
+    // Copied out of an isolate whose bootstrap function code may have tampered with: check the shape.
+    if (!isOutboundRequest(request)) {
+      this.#reply(id, { error: "malformed request" });
+      return;
+    }
     if (this.#inFlight.size >= MAX_IN_FLIGHT) {
       this.#reply(id, { error: `Too many outbound requests in flight (limit ${MAX_IN_FLIGHT})` });
       return;
@@ -69,4 +74,20 @@ function describe(err: unknown): string {
   const cause = e?.cause;
   if (cause instanceof OutboundError) return cause.message;
   return [e?.code ?? cause?.code, cause?.message ?? e?.message].filter(Boolean).join(": ") || "network error";
+}
+
+const REDIRECT_MODES = new Set(["follow", "manual", "error"]);
+
+function isOutboundRequest(value: unknown): value is OutboundRequest {
+  const r = value as Partial<OutboundRequest> | null;
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.url === "string" &&
+    typeof r.method === "string" &&
+    REDIRECT_MODES.has(r.redirect as string) &&
+    (r.body === null || r.body instanceof ArrayBuffer) &&
+    Array.isArray(r.headers) &&
+    r.headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === "string" && typeof h[1] === "string")
+  );
 }

@@ -125,6 +125,37 @@ describe("function isolate: failures become coded outcomes", () => {
     });
   });
 
+  it("a response with too many or too large headers is ERR_INVALID_RESPONSE, not a crash", async () => {
+    const { isolate } = await start(`export default { fetch(request) {
+      const h = new Headers();
+      if (request.url.endsWith("/many")) for (let i = 0; i < 300; i++) h.append("x-h" + i, "v");
+      else h.set("x-big", "v".repeat(70000));
+      return new Response("x", { headers: h });
+    } };`);
+    expect(await isolate.invoke("1", requestJson("http://h/many"), null)).toMatchObject({
+      code: "ERR_INVALID_RESPONSE",
+    });
+    expect(await isolate.invoke("2", requestJson("http://h/big"), null)).toMatchObject({
+      code: "ERR_INVALID_RESPONSE",
+    });
+  });
+
+  it("WebAssembly memory counts against the memory limit, also through memory.constructor", async () => {
+    const { isolate } = await start(
+      `export default { fetch() {
+        const small = new WebAssembly.Memory({ initial: 1 });
+        const results = [small instanceof WebAssembly.Memory, small.buffer.byteLength];
+        for (const make of [() => new WebAssembly.Memory({ initial: 4096 }), () => new small.constructor({ initial: 4096 }), () => small.grow(4096)]) {
+          try { make(); results.push("allowed"); } catch (e) { results.push(e.name); }
+        }
+        return Response.json(results);
+      } };`,
+      { memoryMb: 32 },
+    );
+    const out = await isolate.invoke("1", requestJson(), null);
+    expect(out.ok && JSON.parse(text(out.body))).toEqual([true, 65536, "RangeError", "RangeError", "RangeError"]);
+  });
+
   it("a top-level throw fails the load with ERR_FUNCTION_INVALID", async () => {
     await expect(isolateFor(`throw new Error("no"); export default { fetch() {} };`)).rejects.toMatchObject({
       code: "ERR_FUNCTION_INVALID",

@@ -113,8 +113,9 @@ export class IsolateShell {
   }
 
   /** Gives the shell to a function: its timeouts, and where its console lines go. */
-  adopt(options: { timeoutMs: number; onConsole: ConsoleSink }): void {
-    this.timers.setCallbackTimeout(options.timeoutMs);
+  adopt(options: { timeoutMs: number; cpuMs: number; onConsole: ConsoleSink }): void {
+    // A timer callback runs outside any invocation: its synchronous part gets the CPU budget.
+    this.timers.setCallbackTimeout(options.cpuMs);
     this.fetches.setTimeout(options.timeoutMs);
     this.#console.sink = options.onConsole;
   }

@@ -2,6 +2,8 @@ import type ivm from "isolated-vm";
 
 /** Node's setTimeout holds at most a signed 32-bit delay. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
+/** Timer callbacks one isolate may run per second; more wait for the next second. */
+const MAX_FIRES_PER_SECOND = 1_000;
 
 /**
  * The host side of an isolate's timers: one Node timer per live isolate timer, firing
@@ -13,6 +15,8 @@ export class TimerHost {
   readonly #maxTimers: number;
   #callbackTimeoutMs: number;
   #fire: ivm.Reference | null = null;
+  #windowStart = 0;
+  #firesInWindow = 0;
   #disposed = false;
 
   constructor(options: { maxTimers: number; callbackTimeoutMs: number }) {
@@ -42,13 +46,29 @@ export class TimerHost {
     const delay = Math.min(Math.max(0, Number(ms) || 0), MAX_DELAY_MS);
     this.#timers.set(
       id,
-      setTimeout(() => {
-        this.#timers.delete(id);
-        // A callback that runs too long is cut off by `timeout`; the isolate stays usable.
-        this.#fire?.apply(undefined, [id], { timeout: this.#callbackTimeoutMs }).catch(() => {});
-      }, delay),
+      setTimeout(() => this.#fireOrDefer(id), delay),
     );
   };
+
+  /** Fires timer `id` unless this second's budget is spent, in which case it waits for the next. */
+  #fireOrDefer(id: number): void {
+    const now = Date.now();
+    if (now - this.#windowStart >= 1_000) {
+      this.#windowStart = now;
+      this.#firesInWindow = 0;
+    }
+    if (this.#firesInWindow >= MAX_FIRES_PER_SECOND) {
+      this.#timers.set(
+        id,
+        setTimeout(() => this.#fireOrDefer(id), this.#windowStart + 1_000 - now),
+      );
+      return;
+    }
+    this.#firesInWindow++;
+    this.#timers.delete(id);
+    // A callback that runs too long is cut off by `timeout`; the isolate stays usable.
+    this.#fire?.apply(undefined, [id], { timeout: this.#callbackTimeoutMs }).catch(() => {});
+  }
 
   readonly clear = (id: number): void => {
     const timer = this.#timers.get(id);

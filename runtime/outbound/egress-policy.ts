@@ -26,7 +26,11 @@ const DENIED_V6: Array<[string, number]> = [
   ["::", 96],
   // IPv4-mapped addresses (::ffff:0:0/96) are judged as the IPv4 they carry (unmapIPv4). A rule
   // for the range itself cannot be used: node's BlockList matches every IPv4 address against it.
+  // NAT64 (RFC 6052, RFC 8215), 6to4 and Teredo carry IPv4 addresses inside.
   ["64:ff9b::", 96],
+  ["64:ff9b:1::", 48],
+  ["2002::", 16],
+  ["2001::", 32],
   ["100::", 64],
   ["2001:db8::", 32],
   ["fc00::", 7],

@@ -9,6 +9,9 @@ import { createEgressPolicy } from "./egress-policy.ts";
 let server: Server;
 let port: number;
 let hits = 0;
+/** A second origin (another port) that reports which credentials reached it. */
+let other: Server;
+let otherPort: number;
 
 beforeAll(async () => {
   server = createServer(async (req, res) => {
@@ -19,6 +22,8 @@ beforeAll(async () => {
     if (url.pathname === "/redirect") return res.writeHead(302, { location: "/echo?from=redirect" }).end();
     if (url.pathname === "/redirect-out")
       return res.writeHead(302, { location: `http://127.0.0.2:${port}/echo` }).end();
+    if (url.pathname === "/redirect-other-origin")
+      return res.writeHead(307, { location: `http://127.0.0.1:${otherPort}/` }).end();
     if (url.pathname === "/slow") return setTimeout(() => res.end("late"), 1_000);
     res.writeHead(201, [
       ["content-type", "application/json"],
@@ -35,9 +40,23 @@ beforeAll(async () => {
     );
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  other = createServer((req, res) =>
+    res.end(
+      JSON.stringify({
+        authorization: req.headers.authorization ?? null,
+        cookie: req.headers.cookie ?? null,
+        kept: req.headers["x-test"] ?? null,
+      }),
+    ),
+  );
+  await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+  otherPort = (other.address() as AddressInfo).port;
   port = (server.address() as AddressInfo).port;
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve) => other.close(() => resolve()));
+});
 
 /** A function that runs `script` (an async function body with `base` in scope) and returns its result as JSON. */
 const PROBE = `export default { async fetch(request) {
@@ -184,6 +203,15 @@ describe("fetch() from a function, with HEARTH_EGRESS_ALLOW=127.0.0.1", () => {
       `const r = await fetch(base + "/redirect", { redirect: "manual" }); return [r.status, r.headers.get("location")];`,
     );
     expect(manual.value).toEqual([302, "/echo?from=redirect"]);
+  });
+
+  it("drops credentials when a redirect leaves the origin", async () => {
+    const result = await run(
+      fn,
+      `const r = await fetch(base + "/redirect-other-origin", { headers: { authorization: "Bearer secret", cookie: "s=1", "x-test": "kept" } });
+       return await r.json();`,
+    );
+    expect(result.value).toEqual({ authorization: null, cookie: null, kept: "kept" });
   });
 
   it("checks every redirect hop against the policy", async () => {

@@ -28,6 +28,7 @@ export class OutboundError extends Error {
 
 const MAX_REDIRECTS = 20;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const CREDENTIAL_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
 
 /**
  * fetch() for functions, on undici, under an egress policy that is checked on the resolved address
@@ -66,11 +67,12 @@ export class OutboundFetch {
     let url = new URL(req.url);
     let method = req.method;
     let body = req.body;
+    let headers = req.headers;
     for (let hops = 0; ; hops++) {
       this.#check(url);
       const res = await request(url, {
         method: method as Dispatcher.HttpMethod,
-        headers: req.headers.flat(),
+        headers: headers.flat(),
         body: body ? new Uint8Array(body) : undefined,
         dispatcher: this.#agent,
         signal,
@@ -82,7 +84,11 @@ export class OutboundFetch {
         await res.body.dump();
         if (req.redirect === "error") throw new OutboundError(`Redirect to ${location} with redirect: "error"`);
         if (hops >= MAX_REDIRECTS) throw new OutboundError(`More than ${MAX_REDIRECTS} redirects`);
-        url = new URL(location, url);
+        const next = new URL(location, url);
+        // Credentials are for the origin they were sent to (Fetch spec, HTTP-redirect fetch).
+        if (next.origin !== url.origin)
+          headers = headers.filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase()));
+        url = next;
         // 303, and 301/302 after POST, become GET without a body (Fetch spec, HTTP-redirect fetch).
         if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === "POST")) {
           method = "GET";

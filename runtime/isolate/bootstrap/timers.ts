@@ -6,6 +6,8 @@ import { host } from "./host.ts";
  * live timers stops a function from flooding the host with them.
  */
 export const MAX_LIVE_TIMERS = 10_000;
+/** Intervals repeat at most every 10 ms (browsers clamp nested timers to 4 ms). */
+const MIN_INTERVAL_MS = 10;
 
 interface Timer {
   callback: (...args: unknown[]) => void;
@@ -21,7 +23,11 @@ function arm(callback: unknown, ms: unknown, args: unknown[], repeat: boolean): 
   if (timers.size >= MAX_LIVE_TIMERS) throw new RangeError(`Too many live timers (limit ${MAX_LIVE_TIMERS})`);
   const delay = Math.max(0, Number(ms) || 0);
   const id = nextId++;
-  timers.set(id, { callback: callback as Timer["callback"], args, intervalMs: repeat ? Math.max(1, delay) : null });
+  timers.set(id, {
+    callback: callback as Timer["callback"],
+    args,
+    intervalMs: repeat ? Math.max(MIN_INTERVAL_MS, delay) : null,
+  });
   host.timerSet(id, delay);
   return id;
 }

@@ -49,6 +49,8 @@ export function limitWasmMemory(limitBytes: number): void {
     return memory;
   }
   Memory.prototype = Native.prototype;
+  // Else `new memory.constructor(...)` would reach the native, unaccounted constructor.
+  Object.defineProperty(Native.prototype, "constructor", { value: Memory, writable: true, configurable: true });
   Native.prototype.grow = function grow(this: WebAssembly.Memory, delta: number): number {
     const account = accounts.get(this);
     const bytes = Math.max(0, Number(delta) || 0) * PAGE_BYTES;
