@@ -12,7 +12,7 @@ import { prepareBundle } from "./prepare-bundle.ts";
 export interface ControlApiDeps {
   readonly store: FunctionStore;
   /** Called after a successful deploy or removal so the local route cache is current at once. */
-  readonly onChange: (name: string, record: FunctionRecord | null) => void;
+  readonly onChange: (name: string, record: FunctionRecord | null, revision: number) => void;
   readonly now?: () => Date;
 }
 
@@ -73,14 +73,13 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
         createdAt: previous?.createdAt ?? now,
         updatedAt: now,
       };
-      await deps.store.put(record, script);
-      deps.onChange(name, record);
+      deps.onChange(name, record, await deps.store.put(record, script));
       return jsonResponse(previous ? 200 : 201, { function: summarize(record, req) });
     }
     case "DELETE": {
-      if (!(await deps.store.delete(name)))
-        throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
-      deps.onChange(name, null);
+      const revision = await deps.store.delete(name);
+      if (revision === null) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+      deps.onChange(name, null, revision);
       return jsonResponse(200, { deleted: name });
     }
     default:

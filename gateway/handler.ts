@@ -48,7 +48,7 @@ export function createHandler(deps: HandlerDeps): (req: HttpRequest) => Promise<
         deps.checkToken(req);
         return await handleControlApi(req, path, {
           store: deps.store,
-          onChange: (fn, record) => deps.routes.set(fn, record),
+          onChange: (fn, record, revision) => deps.routes.set(fn, record, revision),
         });
       }
       throw new HearthError("ERR_NOT_FOUND", `No route ${path}; functions are under /fn/<name>`);
@@ -62,8 +62,8 @@ export function createHandler(deps: HandlerDeps): (req: HttpRequest) => Promise<
 async function lookup(deps: HandlerDeps, name: string): Promise<FunctionRecord> {
   const cached = deps.routes.get(name);
   if (cached) return cached;
-  const record = await deps.store.get(name);
-  if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
-  deps.routes.set(name, record);
-  return record;
+  const entry = await deps.store.getEntry(name);
+  if (!entry) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+  deps.routes.set(name, entry.record, entry.revision);
+  return entry.record;
 }

@@ -7,8 +7,8 @@ import { BUCKETS } from "./subjects.ts";
 
 /** A change seen by {@link FunctionStore.watch}: a new or updated record, or a removal. */
 export type FunctionChange =
-  | { readonly kind: "put"; readonly record: FunctionRecord }
-  | { readonly kind: "delete"; readonly name: string };
+  | { readonly kind: "put"; readonly record: FunctionRecord; readonly revision: number }
+  | { readonly kind: "delete"; readonly name: string; readonly revision: number };
 
 /**
  * Control-plane state in JetStream: records in a KV bucket, bundles in an object store keyed by
@@ -50,16 +50,24 @@ export class FunctionStore {
   }
 
   /** Stores the bundle (unless already present), then the record that points to it. */
-  async put(record: FunctionRecord, bundle: Uint8Array): Promise<void> {
+  /** Stores the bundle (unless already present), then the record; returns the record's KV revision. */
+  async put(record: FunctionRecord, bundle: Uint8Array): Promise<number> {
     if ((await this.#bundles.info(record.digest)) === null) {
       await this.#bundles.putBlob({ name: record.digest }, bundle);
     }
-    await this.#kv.put(record.name, JSON.stringify(record));
+    return this.#kv.put(record.name, JSON.stringify(record));
   }
 
   async get(name: string): Promise<FunctionRecord | null> {
+    return (await this.getEntry(name))?.record ?? null;
+  }
+
+  /** The record with its KV revision, which orders changes without trusting anyone's clock. */
+  async getEntry(name: string): Promise<{ record: FunctionRecord; revision: number } | null> {
     const entry = await this.#kv.get(name);
-    return entry && entry.operation === "PUT" ? entry.json<FunctionRecord>() : null;
+    return entry && entry.operation === "PUT"
+      ? { record: entry.json<FunctionRecord>(), revision: entry.revision }
+      : null;
   }
 
   async list(): Promise<FunctionRecord[]> {
@@ -70,10 +78,12 @@ export class FunctionStore {
   }
 
   /** Removes the record. Bundles stay: they are content-addressed and cheap, and rollback will need them. */
-  async delete(name: string): Promise<boolean> {
-    if ((await this.get(name)) === null) return false;
+  /** Removes the record; returns the removal's KV revision, or null if there was no such function. */
+  async delete(name: string): Promise<number | null> {
+    if ((await this.get(name)) === null) return null;
     await this.#kv.delete(name);
-    return true;
+    // The KV client does not return the delete marker's revision; read it back.
+    return (await this.#kv.get(name))?.revision ?? 0;
   }
 
   async getBundle(digest: string): Promise<Uint8Array | null> {
@@ -93,8 +103,8 @@ export class FunctionStore {
       for await (const entry of iter) {
         onChange(
           entry.operation === "PUT"
-            ? { kind: "put", record: entry.json<FunctionRecord>() }
-            : { kind: "delete", name: entry.key },
+            ? { kind: "put", record: entry.json<FunctionRecord>(), revision: entry.revision }
+            : { kind: "delete", name: entry.key, revision: entry.revision },
         );
       }
     })().catch(onError);
