@@ -22,11 +22,13 @@ export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
 /**
  * Runs `stop` once on SIGINT or SIGTERM, then exits 0 (1 if stop failed). Ctrl-C under `hearth dev`
  * delivers SIGINT to every process and then dev's own SIGTERM: a different second signal is ignored so
- * the shutdown stays graceful; the same signal twice (a second Ctrl-C) exits at once.
+ * the shutdown stays graceful; the same signal twice (a second Ctrl-C) exits at once. A process
+ * started with an IPC channel (by `hearth dev`) also stops when that channel closes, so a supervisor
+ * that dies without stopping its children (SIGKILL) leaves none behind.
  */
 export function onShutdownSignal(log: Logger, stop: () => Promise<void>): void {
-  let first: NodeJS.Signals | null = null;
-  const handler = (signal: NodeJS.Signals) => {
+  let first: string | null = null;
+  const handler = (signal: string) => {
     if (first === signal) process.exit(1);
     if (first !== null) return;
     first = signal;
@@ -41,4 +43,5 @@ export function onShutdownSignal(log: Logger, stop: () => Promise<void>): void {
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  if (process.connected) process.on("disconnect", () => handler("parent gone"));
 }

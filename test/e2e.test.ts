@@ -316,4 +316,18 @@ describe("shutdown", () => {
     expect(exit, `hearth dev output:\n${own.output()}`).toEqual({ code: 0, signal: null });
     expect([...pids, ...executors].filter(isAlive)).toEqual([]);
   });
+
+  it("if hearth dev is killed outright (SIGKILL), its components notice and exit by themselves", async () => {
+    const own = await startDevCluster();
+    const { "nats-server": natsPid, ...components } = own.pids;
+    const componentPids = [...Object.values(components), ...childPids(own.pids["worker-1"] as number)];
+    try {
+      own.process.kill("SIGKILL");
+      await expect.poll(() => componentPids.filter(isAlive), { timeout: 15_000 }).toEqual([]);
+    } finally {
+      // nats-server cannot watch its parent; a killed `hearth dev` leaves it (documented), so clean it up here.
+      if (natsPid && isAlive(natsPid)) process.kill(natsPid, "SIGTERM");
+      await own.stop();
+    }
+  });
 });

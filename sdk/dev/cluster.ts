@@ -66,7 +66,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     for (const role of roles) {
       const child = spawn(process.execPath, [CLI_MAIN, role.replace(/-\d+$/, "")], {
         env: { ...env, NATS_URL: natsUrl, HEARTH_TOKEN: token, HEARTH_PORT: String(port), HEARTH_WORKER_ID: role },
-        stdio: ["ignore", "inherit", "inherit"],
+        // The IPC channel carries nothing; its closing tells the child that `hearth dev` is gone.
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
       children.set(role, child);
       child.once("exit", (code, signal) => {
