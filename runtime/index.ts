@@ -3,7 +3,7 @@
 export type { ExecutorOptions } from "./executor/executor.ts";
 export { Executor } from "./executor/executor.ts";
 export type { Bootstrap } from "./isolate/bootstrap-source.ts";
-export { loadBootstrap, loadBootstrapSource } from "./isolate/bootstrap-source.ts";
+export { loadBootstrap } from "./isolate/bootstrap-source.ts";
 export { CodeCache } from "./isolate/code-cache.ts";
 export { CpuWatchdog } from "./isolate/cpu-watchdog.ts";
 export type { FunctionCode, InvokeOutcome, IsolateDeps } from "./isolate/function-isolate.ts";
@@ -14,4 +14,4 @@ export type { EgressPolicy } from "./outbound/egress-policy.ts";
 export { createEgressPolicy } from "./outbound/egress-policy.ts";
 export { OutboundFetch } from "./outbound/outbound-fetch.ts";
 export type { WorkerOptions } from "./worker.ts";
-export { DEFAULT_HEARTBEAT_MS, Worker } from "./worker.ts";
+export { Worker } from "./worker.ts";

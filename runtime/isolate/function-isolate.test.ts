@@ -110,34 +110,32 @@ describe("function isolate: failures become coded outcomes", () => {
     expect(!out.ok && out.message).toMatch(/must return a Response/);
   });
 
-  it("a Response tampered into an invalid status or header is ERR_INVALID_RESPONSE", async () => {
-    const { isolate } = await start(`export default { fetch(request) {
-      const r = new Response("x");
-      if (request.url.endsWith("/status")) Object.defineProperty(r, "status", { value: "999" });
-      else Object.defineProperty(r, "headers", { value: [["bad name", "x\\r\\ninjected: 1"]] });
-      return r;
-    } };`);
-    expect(await isolate.invoke("1", requestJson("http://h/status"), null)).toMatchObject({
-      code: "ERR_INVALID_RESPONSE",
-    });
-    expect(await isolate.invoke("2", requestJson("http://h/header"), null)).toMatchObject({
-      code: "ERR_INVALID_RESPONSE",
-    });
-  });
-
-  it("a response with too many or too large headers is ERR_INVALID_RESPONSE, not a crash", async () => {
-    const { isolate } = await start(`export default { fetch(request) {
-      const h = new Headers();
-      if (request.url.endsWith("/many")) for (let i = 0; i < 300; i++) h.append("x-h" + i, "v");
-      else h.set("x-big", "v".repeat(70000));
-      return new Response("x", { headers: h });
-    } };`);
-    expect(await isolate.invoke("1", requestJson("http://h/many"), null)).toMatchObject({
-      code: "ERR_INVALID_RESPONSE",
-    });
-    expect(await isolate.invoke("2", requestJson("http://h/big"), null)).toMatchObject({
-      code: "ERR_INVALID_RESPONSE",
-    });
+  it.each([
+    [
+      "a Response tampered into an invalid status or header",
+      `export default { fetch(request) {
+        const r = new Response("x");
+        if (request.url.endsWith("/a")) Object.defineProperty(r, "status", { value: "999" });
+        else Object.defineProperty(r, "headers", { value: [["bad name", "x\\r\\ninjected: 1"]] });
+        return r;
+      } };`,
+    ],
+    [
+      "a response with too many or too large headers",
+      `export default { fetch(request) {
+        const h = new Headers();
+        if (request.url.endsWith("/a")) for (let i = 0; i < 300; i++) h.append("x-h" + i, "v");
+        else h.set("x-big", "v".repeat(70000));
+        return new Response("x", { headers: h });
+      } };`,
+    ],
+  ])("%s is ERR_INVALID_RESPONSE, not a crash", async (_, source) => {
+    const { isolate } = await start(source);
+    for (const path of ["/a", "/b"]) {
+      expect(await isolate.invoke(path, requestJson(`http://h${path}`), null)).toMatchObject({
+        code: "ERR_INVALID_RESPONSE",
+      });
+    }
   });
 
   it("WebAssembly memory counts against the memory limit, also through memory.constructor", async () => {

@@ -34,10 +34,6 @@ export class TimerHost {
     this.#callbackTimeoutMs = ms;
   }
 
-  get live(): number {
-    return this.#timers.size;
-  }
-
   readonly set = (id: number, ms: number): void => {
     if (this.#disposed || typeof id !== "number") return;
     const existing = this.#timers.get(id);
