@@ -1,5 +1,5 @@
 import { connect, nuid } from "@nats-io/transport-node";
-import { encodeInvocation, SUBJECTS } from "../protocol/index.ts";
+import { encodeInvocation, parseLoadReport, SUBJECTS } from "../protocol/index.ts";
 import { cpuMicros } from "../test/support/proc.ts";
 
 /**
@@ -15,8 +15,9 @@ export async function measureRuntimeOnly(
   const nc = await connect({ servers: natsUrl, noAsyncTraces: true });
   const head = { method: "GET", url: "http://127.0.0.1/", headers: [["host", "127.0.0.1"]] as Array<[string, string]> };
   const empty = new Uint8Array(0);
+  const subject = await subjectOf(nc, record.name);
   const call = () =>
-    nc.request(SUBJECTS.invoke(record.name), empty, {
+    nc.request(subject, empty, {
       headers: encodeInvocation(nuid.next(), record.version, head),
       timeout: 10_000,
     });
@@ -41,4 +42,17 @@ export async function measureRuntimeOnly(
     perSecond: Math.round(invocations / elapsed),
     executorCpuMicrosPerInvocation: Number((used / invocations).toFixed(1)),
   };
+}
+
+/** The invocation subject of an executor holding `fn`, from the next load report that shows one. */
+async function subjectOf(nc: Awaited<ReturnType<typeof connect>>, fn: string): Promise<string> {
+  const sub = nc.subscribe(SUBJECTS.load);
+  for await (const msg of sub) {
+    const report = parseLoadReport(msg.data);
+    if (report?.functions.some((f) => f.name === fn)) {
+      sub.unsubscribe();
+      return SUBJECTS.invoke(report.executor, fn);
+    }
+  }
+  throw new Error(`no executor reported ${fn}`);
 }

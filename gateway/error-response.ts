@@ -5,13 +5,16 @@ import { type HttpResponse, jsonResponse } from "./http-types.ts";
 /** Seconds a client should wait before retrying an overload (503). */
 const RETRY_AFTER_SECONDS = "1";
 
+/** Codes that say "not now": the answer carries Retry-After. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["ERR_NO_CAPACITY", "ERR_UNAVAILABLE"]);
+
 /**
  * The one place where errors become HTTP: `{ "error": { code, message, errorId? } }` with the
  * status the code maps to. Internal errors are opaque to the caller; their detail goes to the log
  * under the error id the caller sees.
  */
 export function errorResponse(code: ErrorCode, message: string, errorId?: string): HttpResponse {
-  const headers: Array<[string, string]> = code === "ERR_NO_CAPACITY" ? [["retry-after", RETRY_AFTER_SECONDS]] : [];
+  const headers: Array<[string, string]> = RETRYABLE.has(code) ? [["retry-after", RETRY_AFTER_SECONDS]] : [];
   return jsonResponse(statusOfCode(code), { error: { code, message, ...(errorId ? { errorId } : {}) } }, headers);
 }
 

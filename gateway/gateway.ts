@@ -8,6 +8,8 @@ import type { HttpRequest, HttpResponse } from "./http-types.ts";
 import { Invoker } from "./invoker.ts";
 import { createNodeServer } from "./node-server.ts";
 import { RouteTable } from "./route-table.ts";
+import type { Endpoint } from "./routing/endpoint.ts";
+import type { PolicyName } from "./routing/policies.ts";
 
 export interface GatewayOptions {
   readonly nc: NatsConnection;
@@ -17,6 +19,8 @@ export interface GatewayOptions {
   /** 0 picks a free port (tests). */
   readonly port?: number;
   readonly maxBodyBytes?: number;
+  /** How invocations pick among the executors holding a function (default: power of two choices). */
+  readonly routingPolicy?: PolicyName;
   readonly log?: Logger;
 }
 
@@ -51,11 +55,17 @@ export class Gateway {
   async start(): Promise<string> {
     const { nc } = this.#options;
     const store = await FunctionStore.open(nc);
-    // Readiness follows the connection: nats.js reconnects forever, so "not closed" is not "connected".
+    const invoker = new Invoker({ nc, log: this.#log, policy: this.#options.routingPolicy });
+    this.#invoker = invoker;
+    // Readiness and invocations follow the connection: nats.js reconnects forever, so "not closed"
+    // is not "connected", and a request sent while disconnected would wait out its whole timeout.
     (async () => {
       for await (const status of nc.status()) {
-        if (status.type === "disconnect") this.#natsConnected = false;
-        else if (status.type === "reconnect") this.#natsConnected = true;
+        if (status.type === "disconnect" || status.type === "reconnect") {
+          this.#natsConnected = status.type === "reconnect";
+          invoker.setConnected(this.#natsConnected);
+          this.#log.warn({ status: status.type }, "NATS connection changed");
+        }
       }
     })().catch(() => {});
     // A broken watch leaves the cache stale, not wrong for long: misses fall back to a KV read.
@@ -65,11 +75,10 @@ export class Gateway {
         if (!err && parseHeartbeat(msg.data)) this.#lastWorkerBeatMs = Date.now();
       },
     });
-    this.#invoker = new Invoker(nc, this.#log);
     this.#handle = createHandler({
       store,
       routes: this.#routes,
-      invoker: this.#invoker,
+      invoker,
       checkToken: createTokenCheck(this.#options.token),
       readiness: () => this.#readiness(),
       log: this.#log,
@@ -94,6 +103,11 @@ export class Gateway {
   handle(req: HttpRequest): Promise<HttpResponse> {
     if (!this.#handle) throw new Error("Gateway not started");
     return this.#handle(req);
+  }
+
+  /** The routing table: executors per function with their load, as this gateway sees them. */
+  routes(): Record<string, Endpoint[]> {
+    return this.#invoker?.router.snapshot() ?? {};
   }
 
   get url(): string {

@@ -1,17 +1,22 @@
-import { type NatsConnection, nuid } from "@nats-io/transport-node";
+import { type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import {
   decodeReply,
+  type ErrorCode,
   encodeInvocation,
   type FunctionRecord,
   HearthError,
   type InvocationReply,
   isErrorCode,
   type Logger,
+  parseExecutorLost,
+  parseLoadReport,
   type RequestHead,
   SingleFlight,
   SUBJECTS,
 } from "../protocol/index.ts";
 import { NoReplyError, RequestMux } from "./request-mux.ts";
+import type { PolicyName } from "./routing/policies.ts";
+import { Router } from "./routing/router.ts";
 
 /** Extra time past the function's own timeout for the reply to travel back. */
 const REPLY_GRACE_MS = 2_000;
@@ -19,55 +24,125 @@ const REPLY_GRACE_MS = 2_000;
 const ACTIVATE_TIMEOUT_MS = 60_000;
 /** Cold-path rounds before giving up, e.g. if the pool is unloaded again right after activation. */
 const MAX_ACTIVATIONS = 3;
+/** Endpoints that turn out not to hold the function (unloaded since their report) before giving up. */
+const MAX_STALE_ENDPOINTS = 8;
 
 export interface InvokeResult {
   readonly invocationId: string;
   readonly reply: InvocationReply;
 }
 
+export interface InvokerOptions {
+  readonly nc: NatsConnection;
+  readonly log: Logger;
+  readonly policy?: PolicyName;
+}
+
+/** The activation answer: where the scheduler placed (or found) the function. */
+interface ActivateReply {
+  ok: boolean;
+  code?: string;
+  message?: string;
+  node?: string;
+  executor?: string;
+}
+
 /**
- * Sends invocations over NATS. Warm path: one request to the function's subject, answered by any
- * executor holding a pool. When nobody holds one, NATS answers "no responders" at once, and the
- * request takes the cold path: ask the scheduler to place the function, then send again.
+ * Sends invocations over NATS to one executor chosen by the routing policy, from a table fed by the
+ * executors' load reports. Warm path: one request to that executor's subject. When no executor holds
+ * the function, the request takes the cold path: the scheduler places it and names the executor.
+ * An executor that dies fails its in-flight requests at once (ERR_EXECUTOR_LOST); a lost NATS
+ * connection fails them, and new ones, with ERR_UNAVAILABLE rather than after the function timeout.
  */
 export class Invoker {
+  readonly router: Router;
   readonly #mux: RequestMux;
   readonly #log: Logger;
   readonly #activations = new SingleFlight<string, void>();
+  readonly #subscriptions: Subscription[];
+  #connected = true;
 
-  constructor(nc: NatsConnection, log: Logger) {
-    this.#mux = new RequestMux(nc);
-    this.#log = log;
+  constructor(options: InvokerOptions) {
+    this.#mux = new RequestMux(options.nc);
+    this.#log = options.log;
+    this.router = new Router({ policy: options.policy });
+    this.#subscriptions = [
+      options.nc.subscribe(SUBJECTS.load, {
+        callback: (err, msg) => {
+          const report = err ? null : parseLoadReport(msg.data);
+          if (report) this.router.observe(report);
+        },
+      }),
+      options.nc.subscribe(SUBJECTS.executorLost, {
+        callback: (err, msg) => {
+          const lost = err ? null : parseExecutorLost(msg.data);
+          if (lost) this.#onExecutorLost(lost.executor);
+        },
+      }),
+    ];
+  }
+
+  /** Follows the NATS connection: while it is down, requests are answered 503 at once. */
+  setConnected(connected: boolean): void {
+    this.#connected = connected;
+    if (!connected) {
+      const failed = this.#mux.fail("disconnected");
+      if (failed > 0) this.#log.warn({ failed }, "NATS connection lost; failed the requests in flight");
+    }
   }
 
   async invoke(record: FunctionRecord, head: RequestHead, body: Uint8Array): Promise<InvokeResult> {
     const invocationId = nuid.next();
+    const fail = (code: ErrorCode, message: string): InvokeResult => ({
+      invocationId,
+      reply: { ok: false, code, message, errorId: invocationId },
+    });
+    if (!this.#connected) return fail("ERR_UNAVAILABLE", "The gateway cannot reach NATS; retry shortly");
     const headers = encodeInvocation(invocationId, record.version, head);
-    const timeout = record.timeoutMs + REPLY_GRACE_MS;
-    for (let activations = 0; ; activations++) {
+    const timeoutMs = record.timeoutMs + REPLY_GRACE_MS;
+    let activations = 0;
+    let staleEndpoints = 0;
+    for (;;) {
+      const endpoint = this.router.pick(record.name);
+      if (!endpoint) {
+        if (activations++ >= MAX_ACTIVATIONS) {
+          return fail("ERR_NO_CAPACITY", `${record.name} could not be kept warm; retry`);
+        }
+        await this.#activate(record.name);
+        continue;
+      }
+      endpoint.local++;
       try {
-        const msg = await this.#mux.request(SUBJECTS.invoke(record.name), body, { headers, timeoutMs: timeout });
+        const msg = await this.#mux.request(endpoint.subject, body, { headers, timeoutMs, group: endpoint.executor });
         return { invocationId, reply: decodeReply(msg) };
       } catch (err) {
-        if (isNoResponders(err) && activations < MAX_ACTIVATIONS) {
-          await this.#activate(record.name);
-          continue;
+        if (!(err instanceof NoReplyError)) throw err;
+        switch (err.reason) {
+          case "no-responders":
+            // Unloaded (or its executor gone) since it last reported: try the next one.
+            this.router.drop(record.name, endpoint);
+            if (staleEndpoints++ < MAX_STALE_ENDPOINTS) continue;
+            return fail("ERR_NO_CAPACITY", `No executor answered for ${record.name}; retry`);
+          case "executor-lost":
+            return fail("ERR_EXECUTOR_LOST", `The executor running ${record.name} died during the invocation`);
+          case "disconnected":
+            return fail("ERR_UNAVAILABLE", "The connection to NATS was lost during the invocation; it may have run");
+          case "timeout":
+            // The executor enforces the timeout itself; getting here means the reply was lost.
+            return fail("ERR_FUNCTION_TIMEOUT", `No reply within ${timeoutMs} ms`);
+          case "closed":
+            return fail("ERR_UNAVAILABLE", "The gateway is shutting down");
         }
-        if (err instanceof NoReplyError && err.reason === "timeout") {
-          // The executor enforces the timeout itself; getting here means it died or NATS lost the reply.
-          return {
-            invocationId,
-            reply: {
-              ok: false,
-              code: "ERR_FUNCTION_TIMEOUT",
-              message: `No reply within ${timeout} ms`,
-              errorId: invocationId,
-            },
-          };
-        }
-        throw err;
+      } finally {
+        endpoint.local--;
       }
     }
+  }
+
+  #onExecutorLost(executor: string): void {
+    this.router.lose(executor);
+    const failed = this.#mux.fail("executor-lost", executor);
+    if (failed > 0) this.#log.warn({ executor, failed }, "executor lost; failed its requests in flight");
   }
 
   /** One activation per function at a time from this gateway; concurrent cold requests share it. */
@@ -77,14 +152,17 @@ export class Invoker {
 
   async #requestActivation(name: string): Promise<void> {
     const started = performance.now();
-    let reply: { ok: boolean; code?: string; message?: string };
+    let reply: ActivateReply;
     try {
       const msg = await this.#mux.request(SUBJECTS.activate, JSON.stringify({ name }), {
         timeoutMs: ACTIVATE_TIMEOUT_MS,
       });
       reply = msg.json();
     } catch (err) {
-      if (isNoResponders(err)) throw new HearthError("ERR_NO_CAPACITY", "No scheduler is running", { cause: err });
+      if (err instanceof NoReplyError && err.reason === "no-responders")
+        throw new HearthError("ERR_NO_CAPACITY", "No scheduler is running", { cause: err });
+      if (err instanceof NoReplyError && err.reason === "disconnected")
+        throw new HearthError("ERR_UNAVAILABLE", "The connection to NATS was lost", { cause: err });
       throw new HearthError("ERR_NO_CAPACITY", `Activation of ${name} failed: ${(err as Error).message}`, {
         cause: err,
       });
@@ -95,15 +173,13 @@ export class Invoker {
         reply.message ?? "activation failed",
       );
     }
+    if (reply.executor && reply.node) this.router.add(name, reply.executor, reply.node);
     this.#log.debug({ fn: name, ms: performance.now() - started }, "cold start: function activated");
   }
 
   /** Fails requests still waiting for a reply (the gateway is shutting down). */
   close(): void {
+    for (const sub of this.#subscriptions) sub.unsubscribe();
     this.#mux.close();
   }
-}
-
-function isNoResponders(err: unknown): boolean {
-  return err instanceof NoReplyError && err.reason === "no-responders";
 }

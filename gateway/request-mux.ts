@@ -2,7 +2,7 @@ import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscrip
 import { WriteCoalescer } from "../protocol/index.ts";
 
 /** Why a request got no reply. */
-export type NoReplyReason = "timeout" | "no-responders" | "closed";
+export type NoReplyReason = "timeout" | "no-responders" | "closed" | "executor-lost" | "disconnected";
 
 /** A request that ended without a reply; `reason` says why. */
 export class NoReplyError extends Error {
@@ -19,6 +19,8 @@ interface Pending {
   reject(err: NoReplyError): void;
   timer: NodeJS.Timeout;
   subject: string;
+  /** Requests sent to one executor share a group, so its death can fail them together. */
+  group: string | undefined;
 }
 
 /**
@@ -42,14 +44,18 @@ export class RequestMux {
   }
 
   /** Publishes `data` to `subject` and resolves with the first reply; rejects with NoReplyError. */
-  request(subject: string, data: Uint8Array | string, options: { headers?: MsgHdrs; timeoutMs: number }): Promise<Msg> {
+  request(
+    subject: string,
+    data: Uint8Array | string,
+    options: { headers?: MsgHdrs; timeoutMs: number; group?: string },
+  ): Promise<Msg> {
     const token = (this.#next++).toString(36);
     return new Promise<Msg>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(token);
         reject(new NoReplyError("timeout", subject));
       }, options.timeoutMs);
-      this.#pending.set(token, { resolve, reject, timer, subject });
+      this.#pending.set(token, { resolve, reject, timer, subject, group: options.group });
       this.#writes.defer(() => {
         try {
           this.#nc.publish(subject, data, { reply: this.#prefix + token, headers: options.headers });
@@ -76,13 +82,22 @@ export class RequestMux {
     else pending.resolve(msg);
   }
 
+  /** Fails the pending requests of one group (all of them when `group` is undefined) with `reason`. */
+  fail(reason: NoReplyReason, group?: string): number {
+    let failed = 0;
+    for (const [token, pending] of this.#pending) {
+      if (group !== undefined && pending.group !== group) continue;
+      this.#pending.delete(token);
+      clearTimeout(pending.timer);
+      pending.reject(new NoReplyError(reason, pending.subject));
+      failed++;
+    }
+    return failed;
+  }
+
   /** Fails every pending request and stops listening. */
   close(): void {
     this.#subscription.unsubscribe();
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new NoReplyError("closed", pending.subject));
-    }
-    this.#pending.clear();
+    this.fail("closed");
   }
 }

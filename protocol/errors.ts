@@ -33,6 +33,12 @@ export const ERROR_CODES = {
   ERR_FUNCTION_CPU_TIME: { status: 504, kind: "user", summary: "The function used more CPU time than its limit." },
   // System errors: Hearth is at fault or lacks capacity.
   ERR_NO_CAPACITY: { status: 503, kind: "system", summary: "No worker could take the function in time." },
+  ERR_UNAVAILABLE: { status: 503, kind: "system", summary: "The gateway cannot reach NATS right now." },
+  ERR_EXECUTOR_LOST: {
+    status: 502,
+    kind: "system",
+    summary: "The executor running the invocation died; it may or may not have run.",
+  },
   ERR_INTERNAL: { status: 500, kind: "system", summary: "An unexpected failure inside Hearth." },
 } as const;
 

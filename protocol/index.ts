@@ -11,7 +11,7 @@ export { codeOf, ERROR_CODES, HearthError, isErrorCode, statusOfCode } from "./e
 export type { FunctionInfo, FunctionRecord } from "./function-record.ts";
 export type { FunctionChange } from "./function-store.ts";
 export { FunctionStore } from "./function-store.ts";
-export type { WorkerHeartbeat } from "./heartbeat.ts";
+export type { ExecutorInfo, WorkerHeartbeat } from "./heartbeat.ts";
 export { parseHeartbeat } from "./heartbeat.ts";
 export type { HeaderPairs, InvocationMessage, InvocationReply, RequestHead, ResponseHead } from "./invocation.ts";
 export {
@@ -22,10 +22,21 @@ export {
   encodeResponseHeaders,
 } from "./invocation.ts";
 export { LIMITS } from "./limits.ts";
+export type { ExecutorLost, FunctionLoad, LoadReport } from "./load-report.ts";
+export {
+  isExecutorId,
+  LOAD_REPORT_INTERVAL_MS,
+  LOAD_REPORT_MIN_GAP_MS,
+  LOAD_REPORT_STALE_MS,
+  parseExecutorLost,
+  parseLoadReport,
+} from "./load-report.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, silentLogger } from "./logger.ts";
 export { validateFunctionName } from "./names.ts";
 export { SingleFlight } from "./single-flight.ts";
 export { BUCKETS, HEADERS, QUEUE_GROUPS, SUBJECTS } from "./subjects.ts";
 export { terminate } from "./terminate.ts";
+export type { WorkerCommand, WorkerCommandReply } from "./worker-command.ts";
+export { parseWorkerCommand } from "./worker-command.ts";
 export { WriteCoalescer } from "./write-coalescer.ts";

@@ -3,12 +3,20 @@
  * docs/architecture.md explains who publishes and who subscribes.
  */
 export const SUBJECTS = {
-  /** Sync invocation of one function; workers holding a warm pool subscribe in a queue group. */
-  invoke: (fn: string) => `hearth.invoke.${fn}`,
+  /**
+   * Sync invocation of one function on one executor. The executor subscribes while it holds a warm
+   * pool (no queue group): the gateway chooses who serves, and a stale choice gets "no responders"
+   * at once instead of a wait.
+   */
+  invoke: (executorId: string, fn: string) => `hearth.x.${executorId}.${fn}`,
+  /** Executor → gateways, scheduler: per-function load, on change (≤ 5/s) and every report interval. */
+  load: "hearth.load",
+  /** Worker → gateways, scheduler: "this executor is gone"; its in-flight requests fail at once. */
+  executorLost: "hearth.executor.lost",
   /** Gateway → scheduler: "no warm capacity for this function, place it". Request/reply. */
   activate: "hearth.activate",
-  /** Scheduler → one worker node: load a function pool. Request/reply. */
-  workerLoad: (workerId: string) => `hearth.worker.${workerId}.load`,
+  /** Scheduler leader → one worker node: a WorkerCommand (assign a pool, drain). Request/reply. */
+  workerCommand: (workerId: string) => `hearth.worker.${workerId}.cmd`,
   /** Worker → scheduler: periodic node report. */
   heartbeat: "hearth.heartbeat",
   /** Scheduler → all workers on start: "report now" so a fresh scheduler needs no full interval. */
@@ -16,7 +24,6 @@ export const SUBJECTS = {
 } as const;
 
 export const QUEUE_GROUPS = {
-  invoke: "workers",
   scheduler: "scheduler",
 } as const;
 
@@ -25,6 +32,8 @@ export const BUCKETS = {
   functions: "hearth_functions",
   /** Object store: bundle sha256 (hex) → classic-script JS bundle. */
   bundles: "hearth_bundles",
+  /** KV, max_age = lease TTL, history 1: role → leader lease `{ id, epoch, since }` (scheduler/leader-lease.ts). */
+  leader: "hearth_leader",
 } as const;
 
 /** NATS header names on invocation requests and replies. Bodies are the raw payload. */

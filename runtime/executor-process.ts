@@ -9,6 +9,8 @@ const STOP_GRACE_MS = 5_000;
 
 export interface ExecutorProcessOptions {
   readonly natsUrl: string;
+  /** The worker node's id; the executor's own id is derived from it and its pid. */
+  readonly node: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly log: Logger;
   /** Called when the executor unloaded a function on its own (idle, or removed). */
@@ -24,6 +26,8 @@ export interface ExecutorProcessOptions {
  */
 export class ExecutorProcess {
   readonly functions = new Set<string>();
+  /** The executor's id (from its ready message): the token in its invocation subjects. */
+  id = "";
   readonly #options: ExecutorProcessOptions;
   readonly #pending = new Map<number, { resolve(): void; reject(err: Error): void }>();
   #child: ChildProcess | null = null;
@@ -48,7 +52,12 @@ export class ExecutorProcess {
   start(): Promise<void> {
     const child = fork(EXECUTOR_MAIN, [], {
       execArgv: ["--no-node-snapshot", "--disable-warning=ExperimentalWarning"],
-      env: { ...process.env, ...this.#options.env, NATS_URL: this.#options.natsUrl },
+      env: {
+        ...process.env,
+        ...this.#options.env,
+        NATS_URL: this.#options.natsUrl,
+        HEARTH_NODE_ID: this.#options.node,
+      },
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
@@ -62,9 +71,10 @@ export class ExecutorProcess {
       }, READY_TIMEOUT_MS);
       child.on("message", (message: ExecutorMessage) => {
         if (message.type === "ready") {
+          this.id = message.id;
           this.#ready = true;
           clearTimeout(timer);
-          this.#options.log.info({ pid: child.pid }, "executor ready");
+          this.#options.log.info({ pid: child.pid, executor: message.id }, "executor ready");
           resolve();
         } else if (message.type === "unloaded") {
           this.functions.delete(message.name);

@@ -1,6 +1,19 @@
 import { randomUUID } from "node:crypto";
+import { totalmem } from "node:os";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { codeOf, HearthError, type Logger, SUBJECTS, silentLogger, type WorkerHeartbeat } from "../protocol/index.ts";
+import {
+  codeOf,
+  type ExecutorLost,
+  HearthError,
+  isExecutorId,
+  type Logger,
+  parseWorkerCommand,
+  SUBJECTS,
+  silentLogger,
+  type WorkerCommand,
+  type WorkerCommandReply,
+  type WorkerHeartbeat,
+} from "../protocol/index.ts";
 import { ExecutorProcess } from "./executor-process.ts";
 
 export interface WorkerOptions {
@@ -11,6 +24,8 @@ export interface WorkerOptions {
   readonly executors?: number;
   readonly heartbeatMs?: number;
   readonly executorEnv?: Readonly<Record<string, string>>;
+  /** Memory offered to isolates (the sum of their limits), MB; default: the machine's RAM. */
+  readonly memoryMb?: number;
   readonly log?: Logger;
 }
 
@@ -37,9 +52,15 @@ export class Worker {
   readonly #restarts = new Set<Promise<void>>();
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #state: "ready" | "draining" = "ready";
+  /** Newest scheduler epoch seen: commands from an older leader are refused (fencing). */
+  #epoch = 0;
+  readonly #memoryMb: number;
 
   constructor(options: WorkerOptions) {
     this.id = options.id ?? randomUUID().slice(0, 8);
+    if (!isExecutorId(this.id)) throw new HearthError("ERR_BAD_REQUEST", `Invalid worker id ${this.id}`);
+    this.#memoryMb = options.memoryMb ?? Math.floor(totalmem() / 2 ** 20);
     this.#nc = options.nc;
     this.#natsUrl = options.natsUrl;
     this.#log = (options.log ?? silentLogger()).child({ workerId: this.id });
@@ -51,9 +72,9 @@ export class Worker {
   async start(): Promise<void> {
     await Promise.all(Array.from({ length: this.#executorCount }, () => this.#spawnExecutor()));
     this.#subscriptions.push(
-      this.#nc.subscribe(SUBJECTS.workerLoad(this.id), {
+      this.#nc.subscribe(SUBJECTS.workerCommand(this.id), {
         callback: (err, msg) => {
-          if (!err) void this.#onLoad(msg);
+          if (!err) void this.#onCommand(msg);
         },
       }),
       this.#nc.subscribe(SUBJECTS.schedulerHello, { callback: () => this.#heartbeat() }),
@@ -73,6 +94,7 @@ export class Worker {
     const startedAt = Date.now();
     const executor: ExecutorProcess = new ExecutorProcess({
       natsUrl: this.#natsUrl,
+      node: this.id,
       env: this.#executorEnv,
       log: this.#log,
       // An executor that lived a while was healthy: its death starts the back-off afresh.
@@ -92,6 +114,8 @@ export class Worker {
     attempt: number,
   ): void {
     if (this.#closed) return;
+    // Gateways fail the requests in flight there now, instead of waiting out their timeouts.
+    if (dead.id) this.#publish(SUBJECTS.executorLost, { node: this.id, executor: dead.id } satisfies ExecutorLost);
     const held = [...dead.functions];
     const delay = Math.min(RESTART_DELAY_MS.min * 2 ** attempt, RESTART_DELAY_MS.max);
     this.#log.error({ pid: dead.pid, code, signal, held, restartInMs: delay }, "executor died; restarting");
@@ -112,22 +136,59 @@ export class Worker {
     void restart.finally(() => this.#restarts.delete(restart));
   }
 
-  async #onLoad(msg: Msg): Promise<void> {
+  async #onCommand(msg: Msg): Promise<void> {
+    let reply: WorkerCommandReply;
     try {
-      const { name } = msg.json<{ name: string }>();
-      await this.#loadOn(await this.#pickExecutor(name), name);
-      msg.respond(JSON.stringify({ ok: true }));
+      const command = parseWorkerCommand(JSON.parse(msg.string()));
+      if (!command) throw new HearthError("ERR_BAD_REQUEST", "Malformed worker command");
+      if (command.epoch < this.#epoch) {
+        throw new HearthError("ERR_BAD_REQUEST", `Stale scheduler epoch ${command.epoch} < ${this.#epoch}`);
+      }
+      this.#epoch = command.epoch;
+      reply = await this.#carryOut(command);
       this.#heartbeat();
     } catch (err) {
-      msg.respond(
-        JSON.stringify({ ok: false, code: codeOf(err), message: err instanceof Error ? err.message : String(err) }),
-      );
+      reply = { ok: false, code: codeOf(err), message: err instanceof Error ? err.message : String(err) };
     }
+    msg.respond(JSON.stringify(reply));
   }
 
-  async #loadOn(executor: ExecutorProcess, name: string): Promise<void> {
-    await executor.request({ type: "load", name });
+  async #carryOut(command: WorkerCommand): Promise<WorkerCommandReply> {
+    if (command.type === "drain") {
+      this.#state = "draining";
+      this.#log.info("draining: taking no new pools");
+      return { ok: true };
+    }
+    const { fn, isolates } = command;
+    if (isolates === 0) {
+      const holders = this.#executors.filter(
+        (e) => e.functions.has(fn) && (!command.executor || e.id === command.executor),
+      );
+      await Promise.all(holders.map((e) => this.#unloadOn(e, fn)));
+      return { ok: true };
+    }
+    const executor = command.executor ? this.#executorById(command.executor) : await this.#pickExecutor(fn);
+    if (this.#state === "draining" && !executor.functions.has(fn)) {
+      throw new HearthError("ERR_NO_CAPACITY", `Node ${this.id} is draining`);
+    }
+    await this.#loadOn(executor, fn, isolates);
+    return { ok: true, executor: executor.id };
+  }
+
+  #executorById(id: string): ExecutorProcess {
+    const executor = this.#executors.find((e) => e.id === id && e.running);
+    if (!executor) throw new HearthError("ERR_NO_CAPACITY", `Executor ${id} is not running on ${this.id}`);
+    return executor;
+  }
+
+  async #loadOn(executor: ExecutorProcess, name: string, maxIsolates?: number): Promise<void> {
+    await executor.request({ type: "load", name, maxIsolates });
     executor.functions.add(name);
+  }
+
+  async #unloadOn(executor: ExecutorProcess, name: string): Promise<void> {
+    await executor.request({ type: "unload", name, reason: "scheduler" });
+    executor.functions.delete(name);
   }
 
   /** The executor already holding the function, else the one holding the fewest. */
@@ -144,15 +205,22 @@ export class Worker {
   }
 
   #heartbeat(): void {
-    if (this.#closed || this.#nc.isClosed()) return;
-    const functions = [...new Set(this.#executors.flatMap((e) => [...e.functions]))];
+    const running = this.#executors.filter((e) => e.running);
     const beat: WorkerHeartbeat = {
       id: this.id,
-      functions,
-      executors: this.#executors.length,
+      pid: process.pid,
+      state: this.#state,
+      memoryMb: this.#memoryMb,
+      functions: [...new Set(running.flatMap((e) => [...e.functions]))],
+      executors: running.map((e) => ({ id: e.id, pid: e.pid ?? 0, functions: [...e.functions] })),
       intervalMs: this.#heartbeatMs,
     };
-    this.#nc.publish(SUBJECTS.heartbeat, JSON.stringify(beat));
+    this.#publish(SUBJECTS.heartbeat, beat);
+  }
+
+  #publish(subject: string, message: object): void {
+    if (this.#closed || this.#nc.isClosed()) return;
+    this.#nc.publish(subject, JSON.stringify(message));
   }
 
   /** Stops reporting, then stops every executor (each drains its in-flight invocations). Idempotent. */

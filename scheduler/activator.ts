@@ -7,6 +7,8 @@ import {
   SingleFlight,
   SUBJECTS,
   silentLogger,
+  type WorkerCommand,
+  type WorkerCommandReply,
 } from "../protocol/index.ts";
 import type { NodeRegistry } from "./node-registry.ts";
 import { rankNodesFor } from "./placement.ts";
@@ -25,6 +27,14 @@ export interface ActivatorOptions {
 /** Errors that say the function itself is at fault: trying another node would not help. */
 const FUNCTION_FAULTS: ReadonlySet<ErrorCode> = new Set(["ERR_FUNCTION_INVALID", "ERR_FUNCTION_NOT_FOUND"]);
 const MAX_NODES_TRIED = 3;
+/** Isolates one executor's pool may grow to on its own. */
+const DEFAULT_ISOLATES = 4;
+
+/** Where a function was placed. */
+export interface Placed {
+  readonly node: string;
+  readonly executor: string;
+}
 
 /**
  * The cold path. A gateway that found no warm capacity asks here; the activator places the function
@@ -38,7 +48,7 @@ export class Activator {
   readonly #now: () => number;
   readonly #waitForNodeMs: number;
   readonly #loadTimeoutMs: number;
-  readonly #inFlight = new SingleFlight<string, string>();
+  readonly #inFlight = new SingleFlight<string, Placed>();
 
   constructor(options: ActivatorOptions) {
     this.#nc = options.nc;
@@ -49,12 +59,12 @@ export class Activator {
     this.#loadTimeoutMs = options.loadTimeoutMs ?? 30_000;
   }
 
-  /** Resolves with the id of the node that now holds `fn` warm. */
-  activate(fn: string): Promise<string> {
+  /** Resolves with the node and executor that now hold `fn` warm. */
+  activate(fn: string): Promise<Placed> {
     return this.#inFlight.run(fn, () => this.#place(fn));
   }
 
-  async #place(fn: string): Promise<string> {
+  async #place(fn: string): Promise<Placed> {
     const started = this.#now();
     let nodes = this.#registry.live(started);
     while (nodes.length === 0) {
@@ -66,10 +76,10 @@ export class Activator {
     let lastError: unknown;
     for (const node of rankNodesFor(fn, nodes).slice(0, MAX_NODES_TRIED)) {
       try {
-        await this.#loadOn(node.id, fn);
+        const executor = await this.#loadOn(node.id, fn);
         this.#registry.markLoaded(node.id, fn);
-        this.#log.info({ fn, node: node.id, ms: this.#now() - started }, "function activated");
-        return node.id;
+        this.#log.info({ fn, node: node.id, executor, ms: this.#now() - started }, "function activated");
+        return { node: node.id, executor };
       } catch (err) {
         if (err instanceof HearthError && FUNCTION_FAULTS.has(err.code)) throw err;
         this.#log.warn({ err, fn, node: node.id }, "placement on node failed; trying the next");
@@ -79,13 +89,15 @@ export class Activator {
     throw new HearthError("ERR_NO_CAPACITY", `No worker node could load ${fn}`, { cause: lastError });
   }
 
-  async #loadOn(nodeId: string, fn: string): Promise<void> {
-    const reply = await this.#nc.request(SUBJECTS.workerLoad(nodeId), JSON.stringify({ name: fn }), {
+  async #loadOn(nodeId: string, fn: string): Promise<string> {
+    const command: WorkerCommand = { type: "assign", epoch: 0, fn, isolates: DEFAULT_ISOLATES };
+    const reply = await this.#nc.request(SUBJECTS.workerCommand(nodeId), JSON.stringify(command), {
       timeout: this.#loadTimeoutMs,
     });
-    const result = reply.json<{ ok: boolean; code?: string; message?: string }>();
+    const result = reply.json<WorkerCommandReply>();
     if (!result.ok) {
       throw new HearthError(isErrorCode(result.code) ? result.code : "ERR_INTERNAL", result.message ?? "load failed");
     }
+    return result.executor ?? "";
   }
 }

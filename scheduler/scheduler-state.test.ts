@@ -5,8 +5,11 @@ import { rankNodesFor } from "./placement.ts";
 
 const beat = (id: string, functions: string[] = [], intervalMs = 1_000): WorkerHeartbeat => ({
   id,
+  pid: 1,
+  state: "ready",
+  memoryMb: 1024,
   functions,
-  executors: 1,
+  executors: [{ id: `${id}-1`, pid: 1, functions }],
   intervalMs,
 });
 

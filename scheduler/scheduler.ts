@@ -68,8 +68,8 @@ export class Scheduler {
   async #onActivate(msg: Msg): Promise<void> {
     try {
       const name = validateFunctionName(msg.json<{ name: unknown }>().name);
-      const node = await this.#activator.activate(name);
-      msg.respond(JSON.stringify({ ok: true, node }));
+      const placed = await this.#activator.activate(name);
+      msg.respond(JSON.stringify({ ok: true, ...placed }));
     } catch (err) {
       msg.respond(
         JSON.stringify({ ok: false, code: codeOf(err), message: err instanceof Error ? err.message : String(err) }),

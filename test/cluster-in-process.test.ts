@@ -1,3 +1,4 @@
+import type { Subscription } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SUBJECTS } from "../protocol/index.ts";
 import type { Worker } from "../runtime/index.ts";
@@ -105,18 +106,37 @@ describe("scale from zero and executor crashes", () => {
     expect((await cluster.gateway.handle(get("/fn/after-garbage"))).status).toBe(200);
   });
 
-  it("a responder that never answers (a dead executor) ends in 504 after the timeout plus grace", async () => {
+  it("a responder that never answers ends in 504 after the timeout plus grace", async () => {
     await cluster.hearth.deploy("silent", {
       code: `export default { fetch() { return new Response("x"); } };`,
       timeoutMs: 100,
     });
-    // Stands in for an executor that took the request and died: subscribed, never replies.
-    const blackHole = cluster.nc.subscribe(SUBJECTS.invoke("silent"), { callback: () => {} });
-    await cluster.nc.flush();
+    // Stands in for an executor that took the request and lost it: reports the function, never replies.
+    const blackHole = await impostor(cluster, "ghost-1", "silent");
     try {
       const res = await cluster.gateway.handle(get("/fn/silent"));
       expect(res.status).toBe(504);
       expect(json(res).error.code).toBe("ERR_FUNCTION_TIMEOUT");
+    } finally {
+      blackHole.unsubscribe();
+    }
+  });
+
+  it("an executor that dies fails its in-flight requests at once with ERR_EXECUTOR_LOST, not at the timeout", async () => {
+    await cluster.hearth.deploy("doomed-exec", {
+      code: `export default { fetch() { return new Response("x"); } };`,
+      timeoutMs: 20_000,
+    });
+    const blackHole = await impostor(cluster, "ghost-2", "doomed-exec");
+    try {
+      const started = performance.now();
+      const pending = cluster.gateway.handle(get("/fn/doomed-exec"));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      cluster.nc.publish(SUBJECTS.executorLost, JSON.stringify({ node: "ghost", executor: "ghost-2" }));
+      const res = await pending;
+      expect(res.status).toBe(502);
+      expect(json(res).error.code).toBe("ERR_EXECUTOR_LOST");
+      expect(performance.now() - started).toBeLessThan(1_000);
     } finally {
       blackHole.unsubscribe();
     }
@@ -166,3 +186,15 @@ describe("scale from zero and executor crashes", () => {
       .toBe(200);
   });
 });
+
+/** A fake executor that reports holding `fn` and swallows its invocations: a stand-in for one that dies mid-request. */
+async function impostor(cluster: InProcessCluster, executor: string, fn: string): Promise<Subscription> {
+  const { nc, gateway } = cluster;
+  const sub = nc.subscribe(SUBJECTS.invoke(executor, fn), { callback: () => {} });
+  const functions = [
+    { name: fn, version: "x", inFlight: 0, isolates: 1, maxIsolates: 1, concurrency: 1, invocations: 0 },
+  ];
+  nc.publish(SUBJECTS.load, JSON.stringify({ node: "ghost", executor, pid: 1, seq: 1, intervalMs: 500, functions }));
+  await expect.poll(() => gateway.routes()[fn]?.map((e) => e.executor)).toEqual([executor]);
+  return sub;
+}

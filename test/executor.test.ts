@@ -4,9 +4,11 @@ import { prepareBundle } from "../gateway/index.ts";
 import {
   decodeReply,
   encodeInvocation,
+  type FunctionLoad,
   type FunctionRecord,
   FunctionStore,
   LIMITS,
+  parseLoadReport,
   SUBJECTS,
 } from "../protocol/index.ts";
 import { Executor, loadBootstrap } from "../runtime/index.ts";
@@ -44,7 +46,7 @@ async function deploy(name: string, source: string, limits: Partial<FunctionReco
 
 async function invoke(record: FunctionRecord) {
   const head = { method: "GET", url: "http://x.test/", headers: [] as Array<[string, string]> };
-  const msg = await nc.request(SUBJECTS.invoke(record.name), new Uint8Array(), {
+  const msg = await nc.request(SUBJECTS.invoke(executor.id, record.name), new Uint8Array(), {
     headers: encodeInvocation(nuid.next(), record.version, head),
     timeout: 5_000,
   });
@@ -55,7 +57,7 @@ beforeAll(async () => {
   nats = await startNatsServer({});
   nc = await connect({ servers: nats.url });
   store = await FunctionStore.open(nc);
-  executor = new Executor({ nc, store, bootstrap: await loadBootstrap(), stemCells: 1 });
+  executor = new Executor({ nc, id: "test-exec", node: "test", store, bootstrap: await loadBootstrap(), stemCells: 1 });
   await executor.start();
 });
 
@@ -90,5 +92,24 @@ describe("Executor over NATS", () => {
     expect(executor.functions).toContain("doomed");
     await store.delete("doomed");
     await expect.poll(() => executor.functions.includes("doomed")).toBe(false);
+  });
+
+  it("reports each function's load and answers a resize from the scheduler in its next report", async () => {
+    const reports = nc.subscribe(SUBJECTS.load);
+    const slow = await deploy(
+      "slow",
+      `export default { async fetch() { await new Promise((r) => setTimeout(r, 300)); return new Response("ok"); } };`,
+    );
+    await executor.load("slow", 2);
+    const calls = Promise.all([invoke(slow), invoke(slow), invoke(slow)]);
+    let busy: FunctionLoad | undefined;
+    for await (const msg of reports) {
+      const report = parseLoadReport(msg.data);
+      busy = report?.functions.find((f) => f.name === "slow" && f.inFlight === 3);
+      if (busy) break;
+    }
+    reports.unsubscribe();
+    expect(busy).toMatchObject({ version: slow.version, maxIsolates: 2, concurrency: LIMITS.defaultConcurrency });
+    expect((await calls).every((r) => r.ok)).toBe(true);
   });
 });

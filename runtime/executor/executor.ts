@@ -5,12 +5,12 @@ import {
   type ErrorCode,
   encodeErrorReply,
   encodeResponseHeaders,
+  type FunctionLoad,
   type FunctionRecord,
   type FunctionStore,
   HearthError,
   LIMITS,
   type Logger,
-  QUEUE_GROUPS,
   SingleFlight,
   SUBJECTS,
   silentLogger,
@@ -26,9 +26,16 @@ import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import { BundleCache } from "./bundle-cache.ts";
 import { FunctionPool } from "./function-pool.ts";
+import { LoadReporter } from "./load-reporter.ts";
 
 export interface ExecutorOptions {
   readonly nc: NatsConnection;
+  /** This executor's id: the token in its invocation subjects and load reports (see protocol isExecutorId). */
+  readonly id: string;
+  /** The worker node it belongs to. */
+  readonly node: string;
+  /** Load report interval (LOAD_REPORT_INTERVAL_MS by default). */
+  readonly reportIntervalMs?: number;
   readonly store: FunctionStore;
   readonly bootstrap: Bootstrap;
   readonly log?: Logger;
@@ -71,6 +78,7 @@ interface LoadedFunction {
  * warm path is NATS → executor → isolate → reply, with no hop through the worker supervisor.
  */
 export class Executor {
+  readonly id: string;
   readonly #nc: NatsConnection;
   readonly #store: FunctionStore;
   readonly #log: Logger;
@@ -94,9 +102,21 @@ export class Executor {
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
   #watch: { stop(): void } | null = null;
+  readonly #reporter: LoadReporter;
 
   constructor(options: ExecutorOptions) {
+    this.id = options.id;
     this.#nc = options.nc;
+    this.#reporter = new LoadReporter({
+      node: options.node,
+      executor: options.id,
+      pid: process.pid,
+      intervalMs: options.reportIntervalMs,
+      publish: (json) => {
+        if (!this.#nc.isClosed()) this.#nc.publish(SUBJECTS.load, json);
+      },
+      snapshot: () => this.#loadSnapshot(),
+    });
     this.#store = options.store;
     this.#bundles = new BundleCache(options.store);
     this.#log = options.log ?? silentLogger();
@@ -153,16 +173,37 @@ export class Executor {
       },
       (err) => this.#log.error({ err }, "function watch failed; pools refresh only on version mismatch"),
     );
+    this.#reporter.start();
+  }
+
+  #loadSnapshot(): FunctionLoad[] {
+    const loads: FunctionLoad[] = [];
+    for (const [name, { pool }] of this.#loaded) {
+      loads.push({
+        name,
+        version: pool.fn.version,
+        inFlight: pool.inFlight,
+        isolates: pool.size,
+        maxIsolates: pool.maxIsolates,
+        concurrency: pool.fn.concurrency,
+        invocations: pool.invocations,
+      });
+    }
+    return loads;
   }
 
   get functions(): string[] {
     return [...this.#loaded.keys()];
   }
 
-  /** Loads a function and subscribes to its invocations; resolves once requests can reach it. */
-  load(name: string): Promise<void> {
-    if (this.#loaded.has(name)) return Promise.resolve();
-    return this.#loading.run(name, () => this.#load(name));
+  /**
+   * Loads a function and subscribes to its invocations; resolves once requests can reach it.
+   * `maxIsolates` (from the scheduler's placement) caps the pool; loading a loaded function resizes it.
+   */
+  async load(name: string, maxIsolates?: number): Promise<void> {
+    if (!this.#loaded.has(name)) await this.#loading.run(name, () => this.#load(name));
+    if (maxIsolates !== undefined) this.#loaded.get(name)?.pool.setMaxIsolates(maxIsolates);
+    this.#reporter.changed();
   }
 
   async #load(name: string): Promise<void> {
@@ -177,8 +218,7 @@ export class Executor {
     const t2 = performance.now();
     await pool.warm();
     const t3 = performance.now();
-    const subscription = this.#nc.subscribe(SUBJECTS.invoke(name), {
-      queue: QUEUE_GROUPS.invoke,
+    const subscription = this.#nc.subscribe(SUBJECTS.invoke(this.id, name), {
       callback: (err, msg) => {
         if (!err) void this.#handle(pool, msg);
       },
@@ -213,6 +253,7 @@ export class Executor {
     loaded.subscription.unsubscribe();
     loaded.pool.dispose();
     this.#log.info({ fn: name, reason }, "function unloaded");
+    this.#reporter.changed();
     this.#onUnload(name);
   }
 
@@ -252,6 +293,7 @@ export class Executor {
   async #handle(pool: FunctionPool, msg: Msg): Promise<void> {
     let invocationId: string | undefined;
     this.#inFlight++;
+    this.#reporter.changed();
     try {
       const inv = decodeInvocation(msg);
       invocationId = inv.id;
@@ -282,6 +324,7 @@ export class Executor {
       this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err), invocationId);
     } finally {
       if (--this.#inFlight === 0) this.#idle?.resolve();
+      this.#reporter.changed();
     }
   }
 
@@ -343,6 +386,7 @@ export class Executor {
    */
   async close(graceMs = 4_000): Promise<void> {
     this.#watch?.stop();
+    this.#reporter.stop();
     if (this.#sweep) clearInterval(this.#sweep);
     await Promise.all([...this.#loaded.values()].map((l) => l.subscription.drain()));
     if (this.#inFlight > 0) {

@@ -40,6 +40,9 @@ export class FunctionPool {
   readonly #retiring = new Set<FunctionIsolate>();
   #lastUsedMs: number;
   #disposed = false;
+  #maxIsolates: number;
+  #inFlight = 0;
+  #invocations = 0;
 
   constructor(fn: FunctionCode, deps: IsolateDeps, policy: PoolPolicy = DEFAULT_POOL_POLICY, now = Date.now) {
     this.#fn = fn;
@@ -47,6 +50,7 @@ export class FunctionPool {
     this.#policy = policy;
     this.#now = now;
     this.#lastUsedMs = now();
+    this.#maxIsolates = policy.maxIsolates;
   }
 
   get fn(): FunctionCode {
@@ -56,6 +60,31 @@ export class FunctionPool {
   /** Live isolates (not counting retiring ones). */
   get size(): number {
     return this.#isolates.length;
+  }
+
+  /** Invocations in flight on this pool, over all its isolates. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Invocations started since the pool was created. */
+  get invocations(): number {
+    return this.#invocations;
+  }
+
+  /** The most isolates this pool may grow to: set by the scheduler's placement. */
+  get maxIsolates(): number {
+    return this.#maxIsolates;
+  }
+
+  /** Changes the pool's ceiling; isolates over a lower one are retired once their requests finish. */
+  setMaxIsolates(max: number): void {
+    this.#maxIsolates = Math.max(1, max);
+    this.#prune();
+    while (this.#isolates.length > this.#maxIsolates) {
+      const idlest = this.#isolates.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+      this.#retire(idlest);
+    }
   }
 
   /** Milliseconds since the last request ended, or 0 while any is in flight. */
@@ -80,18 +109,24 @@ export class FunctionPool {
     }
     // Picked synchronously, and isolate.invoke counts itself in flight synchronously, so concurrent
     // callers see each other's load.
-    let isolate = this.#pick();
-    if (!isolate) {
-      try {
-        isolate = await this.#grow();
-      } catch (err) {
-        return { ok: false, code: "ERR_FUNCTION_INVALID", message: err instanceof Error ? err.message : String(err) };
+    this.#inFlight++;
+    this.#invocations++;
+    try {
+      let isolate = this.#pick();
+      if (!isolate) {
+        try {
+          isolate = await this.#grow();
+        } catch (err) {
+          return { ok: false, code: "ERR_FUNCTION_INVALID", message: err instanceof Error ? err.message : String(err) };
+        }
       }
+      const outcome = await isolate.invoke(id, requestJson, body);
+      this.#lastUsedMs = this.#now();
+      this.#afterInvoke(isolate);
+      return outcome;
+    } finally {
+      this.#inFlight--;
     }
-    const outcome = await isolate.invoke(id, requestJson, body);
-    this.#lastUsedMs = this.#now();
-    this.#afterInvoke(isolate);
-    return outcome;
   }
 
   /** The least busy live isolate, or null when the pool should (and may) grow first. */
@@ -99,8 +134,7 @@ export class FunctionPool {
     this.#prune();
     let best: FunctionIsolate | null = null;
     for (const isolate of this.#isolates) if (!best || isolate.inFlight < best.inFlight) best = isolate;
-    if (best && (best.inFlight < this.#fn.concurrency || this.#isolates.length >= this.#policy.maxIsolates))
-      return best;
+    if (best && (best.inFlight < this.#fn.concurrency || this.#isolates.length >= this.#maxIsolates)) return best;
     return null;
   }
 

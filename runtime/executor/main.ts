@@ -9,10 +9,13 @@ import type { ExecutorMessage, ExecutorRequest } from "./ipc.ts";
 
 const log = createLogger("executor");
 const natsUrl = process.env.NATS_URL;
-if (!natsUrl || !process.send) {
-  log.fatal("executor must be spawned by a worker with NATS_URL and an IPC channel");
+const node = process.env.HEARTH_NODE_ID;
+if (!natsUrl || !node || !process.send) {
+  log.fatal("executor must be spawned by a worker with NATS_URL, HEARTH_NODE_ID and an IPC channel");
   process.exit(2);
 }
+/** Unique on its node by pid, and across nodes by the node id. */
+const id = `${node}-${process.pid}`;
 
 // After the supervisor is gone, sending would raise an unhandled 'error' event.
 const send = (message: ExecutorMessage) => {
@@ -21,6 +24,8 @@ const send = (message: ExecutorMessage) => {
 const nc = await connectNats(natsUrl, `hearth-executor-${process.pid}`);
 const executor = new Executor({
   nc,
+  id,
+  node,
   store: await FunctionStore.open(nc),
   bootstrap: await loadBootstrap({
     snapshot: process.env.HEARTH_SNAPSHOT !== "0",
@@ -36,7 +41,10 @@ const executor = new Executor({
 await executor.start();
 
 process.on("message", (request: ExecutorRequest) => {
-  const done = request.type === "load" ? executor.load(request.name) : Promise.resolve(executor.unload(request.name));
+  const done =
+    request.type === "load"
+      ? executor.load(request.name, request.maxIsolates)
+      : Promise.resolve(executor.unload(request.name, request.reason));
   done.then(
     () => send({ type: "reply", requestId: request.requestId, ok: true }),
     (err: unknown) =>
@@ -63,4 +71,4 @@ process.on("disconnect", () => void stop());
 process.on("SIGTERM", () => void stop());
 process.on("SIGINT", () => {}); // Ctrl-C reaches the whole process group; the supervisor decides.
 
-send({ type: "ready" });
+send({ type: "ready", id });
