@@ -26,7 +26,7 @@ export interface GatewayOptions {
 
 /** Control API bodies carry a bundle as a JSON string: allow for escaping. */
 const CONTROL_BODY_LIMIT = LIMITS.maxBundleBytes * 2;
-/** Readiness needs a worker heard from within this window. */
+/** Readiness needs a worker and a scheduler leader heard from within this window. */
 const WORKER_FRESH_MS = 5_000;
 
 /**
@@ -41,6 +41,8 @@ export class Gateway {
   #server: Server | null = null;
   #heartbeats: Subscription | null = null;
   #lastWorkerBeatMs = 0;
+  #lastLeaderBeatMs = 0;
+  #leaderBeats: Subscription | null = null;
   #natsConnected = true;
   #handle: ((req: HttpRequest) => Promise<HttpResponse>) | null = null;
   #invoker: Invoker | null = null;
@@ -55,7 +57,12 @@ export class Gateway {
   async start(): Promise<string> {
     const { nc } = this.#options;
     const store = await FunctionStore.open(nc);
-    const invoker = new Invoker({ nc, log: this.#log, policy: this.#options.routingPolicy });
+    const invoker = new Invoker({
+      nc,
+      log: this.#log,
+      policy: this.#options.routingPolicy,
+      leaderHeardAt: () => this.#lastLeaderBeatMs,
+    });
     this.#invoker = invoker;
     // Readiness and invocations follow the connection: nats.js reconnects forever, so "not closed"
     // is not "connected", and a request sent while disconnected would wait out its whole timeout.
@@ -75,12 +82,18 @@ export class Gateway {
         if (!err && parseHeartbeat(msg.data)) this.#lastWorkerBeatMs = Date.now();
       },
     });
+    this.#leaderBeats = nc.subscribe(SUBJECTS.leader, {
+      callback: (err) => {
+        if (!err) this.#lastLeaderBeatMs = Date.now();
+      },
+    });
     this.#handle = createHandler({
       store,
       routes: this.#routes,
       invoker,
       checkToken: createTokenCheck(this.#options.token),
       readiness: () => this.#readiness(),
+      cluster: { nc, routes: () => this.routes() },
       log: this.#log,
     });
     const handle = this.#handle;
@@ -120,6 +133,8 @@ export class Gateway {
     const reasons: string[] = [];
     if (this.#options.nc.isClosed() || !this.#natsConnected) reasons.push("not connected to NATS");
     if (Date.now() - this.#lastWorkerBeatMs > WORKER_FRESH_MS) reasons.push("no worker node heard from recently");
+    // Warm functions are served without a scheduler, but cold starts are not.
+    if (Date.now() - this.#lastLeaderBeatMs > WORKER_FRESH_MS) reasons.push("no scheduler leader heard from recently");
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -129,6 +144,7 @@ export class Gateway {
     this.#server = null;
     this.#routes.stop();
     this.#heartbeats?.unsubscribe();
+    this.#leaderBeats?.unsubscribe();
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());

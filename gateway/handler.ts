@@ -5,6 +5,7 @@ import {
   type Logger,
   validateFunctionName,
 } from "../protocol/index.ts";
+import { type ClusterApiDeps, handleClusterApi } from "./cluster-api.ts";
 import { handleControlApi } from "./control-api.ts";
 import { thrownResponse } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "./http-types.ts";
@@ -18,6 +19,7 @@ export interface HandlerDeps {
   readonly invoker: Invoker;
   readonly checkToken: (req: HttpRequest) => void;
   readonly readiness: () => { ready: boolean; reasons: string[] };
+  readonly cluster: ClusterApiDeps;
   readonly log: Logger;
 }
 
@@ -46,6 +48,8 @@ export function createHandler(deps: HandlerDeps): (req: HttpRequest) => Promise<
       }
       if (path === "/v1" || path.startsWith("/v1/")) {
         deps.checkToken(req);
+        const clusterResponse = await handleClusterApi(req, path, deps.cluster);
+        if (clusterResponse) return clusterResponse;
         return await handleControlApi(req, path, {
           store: deps.store,
           onChange: (fn, record, revision) => deps.routes.set(fn, record, revision),

@@ -36,7 +36,12 @@ export interface InvokerOptions {
   readonly nc: NatsConnection;
   readonly log: Logger;
   readonly policy?: PolicyName;
+  /** When a scheduler leader was last heard (ms): a cold request waits out a leader failover. */
+  readonly leaderHeardAt?: () => number;
 }
+
+/** A leader heard this recently is probably being replaced: cold requests wait for the new one. */
+const FAILOVER_WAIT_MS = 6_000;
 
 /** The activation answer: where the scheduler placed (or found) the function. */
 interface ActivateReply {
@@ -60,12 +65,14 @@ export class Invoker {
   readonly #log: Logger;
   readonly #activations = new SingleFlight<string, void>();
   readonly #subscriptions: Subscription[];
+  readonly #leaderHeardAt: () => number;
   #connected = true;
 
   constructor(options: InvokerOptions) {
     this.#mux = new RequestMux(options.nc);
     this.#log = options.log;
     this.router = new Router({ policy: options.policy });
+    this.#leaderHeardAt = options.leaderHeardAt ?? (() => 0);
     this.#subscriptions = [
       options.nc.subscribe(SUBJECTS.load, {
         callback: (err, msg) => {
@@ -154,10 +161,7 @@ export class Invoker {
     const started = performance.now();
     let reply: ActivateReply;
     try {
-      const msg = await this.#mux.request(SUBJECTS.activate, JSON.stringify({ name }), {
-        timeoutMs: ACTIVATE_TIMEOUT_MS,
-      });
-      reply = msg.json();
+      reply = await this.#askScheduler(name);
     } catch (err) {
       if (err instanceof NoReplyError && err.reason === "no-responders")
         throw new HearthError("ERR_NO_CAPACITY", "No scheduler is running", { cause: err });
@@ -175,6 +179,22 @@ export class Invoker {
     }
     if (reply.executor && reply.node) this.router.add(name, reply.executor, reply.node);
     this.#log.debug({ fn: name, ms: performance.now() - started }, "cold start: function activated");
+  }
+
+  /** Asks the leader to place `name`; while a leader was heard moments ago, waits out its failover. */
+  async #askScheduler(name: string): Promise<ActivateReply> {
+    for (;;) {
+      try {
+        const msg = await this.#mux.request(SUBJECTS.activate, JSON.stringify({ name }), {
+          timeoutMs: ACTIVATE_TIMEOUT_MS,
+        });
+        return msg.json();
+      } catch (err) {
+        const failingOver = Date.now() - this.#leaderHeardAt() < FAILOVER_WAIT_MS;
+        if (!(err instanceof NoReplyError && err.reason === "no-responders" && failingOver)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   /** Fails requests still waiting for a reply (the gateway is shutting down). */

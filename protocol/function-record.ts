@@ -19,6 +19,10 @@ export interface FunctionRecord {
   readonly concurrency: number;
   /** Request and response body limit for this function (at most the platform's). */
   readonly maxBodyBytes: number;
+  /** Isolates kept warm even when idle (default 0: scale to zero). Not part of `version`. */
+  readonly minInstances?: number;
+  /** Most isolates over the cluster (default: the scheduler's, 100). Not part of `version`. */
+  readonly maxInstances?: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

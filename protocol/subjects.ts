@@ -19,6 +19,12 @@ export const SUBJECTS = {
   workerCommand: (workerId: string) => `hearth.worker.${workerId}.cmd`,
   /** Worker → scheduler: periodic node report. */
   heartbeat: "hearth.heartbeat",
+  /** Scheduler leader → everyone, every tick: `{ id, epoch }`. Gateways are ready only while they hear it. */
+  leader: "hearth.scheduler.leader",
+  /** Gateway → scheduler leader: the cluster's status (`hearth status`). Request/reply. */
+  status: "hearth.scheduler.status",
+  /** Gateway → scheduler leader: drain a node `{ node }`. Request/reply. */
+  drain: "hearth.scheduler.drain",
   /** Scheduler → all workers on start: "report now" so a fresh scheduler needs no full interval. */
   schedulerHello: "hearth.scheduler.hello",
 } as const;

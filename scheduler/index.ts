@@ -1,8 +1,14 @@
-/** The scheduler: node registry, placement and the cold-path activator. */
+/** The scheduler: cluster view, autoscaling, placement, the cold path (activator), leader election. */
 
-export { Activator } from "./activator.ts";
+export type { ScaleSpec } from "./autoscaler.ts";
+export { DEFAULT_SCALE_SPEC, decideScale, scaleSpecOf } from "./autoscaler.ts";
+export { ClusterView } from "./cluster-view.ts";
+export type { KeepAlivePolicy, KeepAlivePolicyFactory } from "./keep-alive.ts";
+export { fixedKeepAlive, hybridHistogram } from "./keep-alive.ts";
+export { EpochFence, LeaderLease } from "./leader-lease.ts";
 export { main } from "./main.ts";
-export { NodeRegistry } from "./node-registry.ts";
-export { rankNodesFor } from "./placement.ts";
+export type { Assignment, Demand, NodeView } from "./placer.ts";
+export { place } from "./placer.ts";
 export type { SchedulerOptions } from "./scheduler.ts";
 export { Scheduler } from "./scheduler.ts";
+export type { ClusterStatus } from "./status.ts";

@@ -1,84 +1,270 @@
+import { randomUUID } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   codeOf,
+  FunctionStore,
+  HearthError,
+  isExecutorId,
   type Logger,
+  parseExecutorLost,
   parseHeartbeat,
+  parseLoadReport,
   QUEUE_GROUPS,
   SUBJECTS,
   silentLogger,
   validateFunctionName,
 } from "../protocol/index.ts";
-import { Activator } from "./activator.ts";
-import { NodeRegistry } from "./node-registry.ts";
+import type { ScaleSpec } from "./autoscaler.ts";
+import { ClusterView } from "./cluster-view.ts";
+import { hybridHistogram, type KeepAlivePolicyFactory } from "./keep-alive.ts";
+import { LeaderLease } from "./leader-lease.ts";
+import { NodeClient } from "./node-client.ts";
+import { ScalingLoop, type WarmReplica } from "./scaling-loop.ts";
+import { type ClusterStatus, statusOf } from "./status.ts";
 
 export interface SchedulerOptions {
   readonly nc: NatsConnection;
+  readonly id?: string;
   readonly log?: Logger;
   readonly now?: () => number;
+  /** How long a cold request may wait for a worker node to appear (scale from zero nodes). */
   readonly waitForNodeMs?: number;
+  /** Decision period; pokes (a cold request, a saturated pool) decide at once in between. */
+  readonly tickMs?: number;
+  /** When idle functions go to zero and when they are warmed again (default: learnt per function). */
+  readonly keepAlive?: KeepAlivePolicyFactory;
+  readonly scaleDefaults?: Partial<ScaleSpec>;
+  /** Leader lease lifetime: a dead leader is replaced within about this long. */
+  readonly leaseTtlMs?: number;
 }
 
+/** 250 ms: the issue's upper bound; a tick over 50 functions costs well under a millisecond. */
+export const DEFAULT_TICK_MS = 250;
+
 /**
- * The scheduler process: node registry (from heartbeats) and the activator (cold path). Several may
- * run; activations are spread over them by a NATS queue group. Leader election arrives with the
- * autoscaler, which needs a single writer.
+ * A scheduler process. Every scheduler keeps the cluster view warm (heartbeats, load reports); the
+ * one holding the leader lease also runs the scaling loop, answers activations (the cold path) and
+ * sends commands stamped with its fencing epoch. A new leader starts in panic mode: it rebuilds
+ * its picture from reports and does not scale down for one stable window.
  */
 export class Scheduler {
-  readonly registry = new NodeRegistry();
+  readonly id: string;
+  readonly view = new ClusterView();
   readonly #nc: NatsConnection;
   readonly #log: Logger;
   readonly #now: () => number;
-  readonly #activator: Activator;
+  readonly #options: SchedulerOptions;
+  readonly #loop: ScalingLoop;
   readonly #subscriptions: Subscription[] = [];
+  #leaderSubscriptions: Subscription[] = [];
+  #lease: LeaderLease | null = null;
+  #watch: { stop(): void } | null = null;
+  #store: FunctionStore | null = null;
+  #ticker: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #queued: Promise<void> | null = null;
+  #nodeWaiters = new Set<() => void>();
+  #closed = false;
 
   constructor(options: SchedulerOptions) {
+    this.id = options.id ?? randomUUID().slice(0, 8);
+    this.#options = options;
     this.#nc = options.nc;
-    this.#log = options.log ?? silentLogger();
+    this.#log = (options.log ?? silentLogger()).child({ schedulerId: this.id });
     this.#now = options.now ?? Date.now;
-    this.#activator = new Activator({
-      nc: this.#nc,
-      registry: this.registry,
+    this.#loop = new ScalingLoop({
+      view: this.view,
+      nodes: new NodeClient(options.nc),
+      keepAlive: options.keepAlive ?? hybridHistogram(),
       log: this.#log,
-      now: this.#now,
-      waitForNodeMs: options.waitForNodeMs,
+      scaleDefaults: options.scaleDefaults,
     });
   }
 
+  get isLeader(): boolean {
+    return this.#lease?.isLeader ?? false;
+  }
+
   async start(): Promise<void> {
+    const store = await FunctionStore.open(this.#nc);
+    this.#store = store;
+    this.#watch = await store.watch(
+      (change) => {
+        if (change.kind === "put") this.#loop.setRecord(change.record);
+        else this.#loop.deleteRecord(change.name);
+      },
+      (err) => this.#log.error({ err }, "function watch failed; scaling works from stale records"),
+    );
     this.#subscriptions.push(
-      this.#nc.subscribe(SUBJECTS.heartbeat, {
-        callback: (err, msg) => {
-          const beat = err ? null : parseHeartbeat(msg.data);
-          if (beat) this.registry.observe(beat, this.#now());
-        },
+      this.#subscribe(SUBJECTS.heartbeat, (msg) => {
+        const beat = parseHeartbeat(msg.data);
+        if (!beat) return;
+        this.view.observeHeartbeat(beat, this.#now());
+        for (const wake of this.#nodeWaiters) wake();
       }),
-      this.#nc.subscribe(SUBJECTS.activate, {
-        queue: QUEUE_GROUPS.scheduler,
-        callback: (err, msg) => {
-          if (!err) void this.#onActivate(msg);
-        },
+      this.#subscribe(SUBJECTS.load, (msg) => {
+        const report = parseLoadReport(msg.data);
+        if (report) this.view.observeReport(report, this.#now());
+      }),
+      this.#subscribe(SUBJECTS.executorLost, (msg) => {
+        const lost = parseExecutorLost(msg.data);
+        if (!lost) return;
+        this.view.observeExecutorLost(lost.executor);
+        if (this.isLeader) void this.poke(); // re-place its functions now, not at the next tick
       }),
     );
     await this.#nc.flush();
-    // Ask every node to report now instead of waiting out a heartbeat interval.
-    this.#nc.publish(SUBJECTS.schedulerHello);
+    this.#nc.publish(SUBJECTS.schedulerHello); // every node reports now: the view fills in one round trip
+    this.#lease = await LeaderLease.open({
+      nc: this.#nc,
+      id: this.id,
+      log: this.#log,
+      ttlMs: this.#options.leaseTtlMs,
+    });
+    this.#lease.onChange(({ leader, epoch }) => (leader ? this.#lead(epoch) : this.#follow()));
+    this.#lease.start();
+    await this.#leadershipKnown();
+    this.#ticker = setInterval(() => void this.poke(), this.#options.tickMs ?? DEFAULT_TICK_MS);
     this.#log.info("scheduler ready");
   }
 
-  async #onActivate(msg: Msg): Promise<void> {
-    try {
-      const name = validateFunctionName(msg.json<{ name: unknown }>().name);
-      const placed = await this.#activator.activate(name);
-      msg.respond(JSON.stringify({ ok: true, ...placed }));
-    } catch (err) {
-      msg.respond(
-        JSON.stringify({ ok: false, code: codeOf(err), message: err instanceof Error ? err.message : String(err) }),
-      );
+  /** Waits (bounded) until some scheduler leads, so a cluster that just started serves cold starts. */
+  async #leadershipKnown(): Promise<void> {
+    const deadline = performance.now() + (this.#options.leaseTtlMs ?? 3_000) + 500;
+    while (!this.#lease?.current() && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
+  /**
+   * Runs the scaling loop now (a cold request or a lost executor must not wait for the tick).
+   * Pokes during a run share one follow-up run.
+   */
+  poke(): Promise<void> {
+    if (this.#queued) return this.#queued;
+    const after = this.#running ?? Promise.resolve();
+    this.#queued = after.then(() => {
+      this.#queued = null;
+      this.#running = this.#runOnce().finally(() => {
+        this.#running = null;
+      });
+      return this.#running;
+    });
+    return this.#queued;
+  }
+
+  async #runOnce(): Promise<void> {
+    const lease = this.#lease;
+    if (this.#closed || !lease?.isLeader) return;
+    try {
+      this.#loop.tick(this.#now(), lease.epoch);
+      this.#nc.publish(SUBJECTS.leader, JSON.stringify({ id: this.id, epoch: lease.epoch }));
+    } catch (err) {
+      this.#log.error({ err }, "scaling loop failed");
+    }
+  }
+
+  #lead(epoch: number): void {
+    this.#log.info({ epoch }, "leading");
+    this.#loop.resetForNewLeader();
+    this.#leaderSubscriptions = [
+      this.#subscribe(SUBJECTS.activate, (msg) => void this.#onActivate(msg), QUEUE_GROUPS.scheduler),
+      this.#subscribe(SUBJECTS.status, (msg) => msg.respond(JSON.stringify(this.status()))),
+      this.#subscribe(SUBJECTS.drain, (msg) => void this.#onDrain(msg)),
+    ];
+    void this.poke();
+  }
+
+  #follow(): void {
+    if (this.#leaderSubscriptions.length > 0) this.#log.warn("no longer leading");
+    for (const sub of this.#leaderSubscriptions) sub.unsubscribe();
+    this.#leaderSubscriptions = [];
+  }
+
+  /** The cold path: make sure `fn` is warm somewhere and say where. */
+  async #onActivate(msg: Msg): Promise<void> {
+    let name = "";
+    try {
+      name = validateFunctionName(msg.json<{ name: unknown }>().name);
+      if (!this.#loop.record(name)) {
+        // Deployed a moment ago: the gateway saw the record before our watch did.
+        const record = await this.#store?.get(name);
+        if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+        this.#loop.setRecord(record);
+      }
+      this.#loop.hold(name, 1);
+      const placed = await this.#activate(name);
+      msg.respond(JSON.stringify({ ok: true, ...placed }));
+    } catch (err) {
+      msg.respond(JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message }));
+    } finally {
+      if (name) this.#loop.hold(name, -1);
+    }
+  }
+
+  async #activate(name: string): Promise<WarmReplica> {
+    const deadline = this.#now() + (this.#options.waitForNodeMs ?? 10_000);
+    for (;;) {
+      await this.poke();
+      const replica = await this.#loop.warmReplica(name);
+      if (replica) return replica;
+      const fault = this.#loop.fault(name);
+      if (fault) throw fault;
+      const left = deadline - this.#now();
+      if (left <= 0) throw new HearthError("ERR_NO_CAPACITY", `No worker node could take ${name} in time`);
+      await this.#nextBeat(Math.min(left, 250));
+    }
+  }
+
+  async #onDrain(msg: Msg): Promise<void> {
+    try {
+      const { node } = msg.json<{ node: unknown }>();
+      if (!isExecutorId(node)) throw new HearthError("ERR_BAD_REQUEST", "node must be a node id");
+      if (!this.view.nodes(this.#now()).some((n) => n.beat.id === node))
+        throw new HearthError("ERR_NOT_FOUND", `No node ${node}`);
+      await new NodeClient(this.#nc).drain(node, this.#lease?.epoch ?? 0);
+      msg.respond(JSON.stringify({ ok: true }));
+    } catch (err) {
+      msg.respond(JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message }));
+    }
+  }
+
+  status(): ClusterStatus {
+    return statusOf(this.view, this.#loop, this.#lease?.current() ?? null, this.#now());
+  }
+
+  #nextBeat(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.#nodeWaiters;
+      function done() {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  #subscribe(subject: string, handle: (msg: Msg) => void, queue?: string): Subscription {
+    return this.#nc.subscribe(subject, {
+      ...(queue ? { queue } : {}),
+      callback: (err, msg) => {
+        if (!err) handle(msg);
+      },
+    });
+  }
+
+  /** Stops deciding and resigns the lease, so a standby leads at once. Idempotent. */
   async close(): Promise<void> {
-    await Promise.all(this.#subscriptions.map((s) => s.drain()));
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ticker) clearInterval(this.#ticker);
+    this.#watch?.stop();
+    this.#follow();
+    await this.#lease?.close();
+    for (const sub of this.#subscriptions) sub.unsubscribe();
+    await this.#running;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

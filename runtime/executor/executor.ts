@@ -51,8 +51,12 @@ export interface ExecutorOptions {
   readonly onCatastrophicError?: (message: string) => void;
 }
 
-/** Idle time before a function's pool is unloaded from an executor (Knative's default grace is 30 s; OpenWhisk keeps containers 10 min). */
-export const DEFAULT_IDLE_MS = 5 * 60_000;
+/**
+ * Idle time before an executor unloads a pool on its own: 0 = never. The scheduler decides
+ * keep-alive (learnt per function) and sends the unloads; this is only a backstop for clusters
+ * run without a scheduler (HEARTH_IDLE_MS).
+ */
+export const DEFAULT_IDLE_MS = 0;
 /** Four shells cost ~10 MiB and cover a burst of four cold starts; refills follow one at a time. */
 export const DEFAULT_STEM_CELLS = 4;
 
@@ -151,13 +155,14 @@ export class Executor {
 
   /** Starts following deploys and removals of the functions this executor holds, and idle sweeps. */
   async start(): Promise<void> {
-    this.#sweep = setInterval(() => this.#evictIdle(), Math.max(10, Math.min(this.#idleMs / 2, 30_000)));
+    if (this.#idleMs > 0)
+      this.#sweep = setInterval(() => this.#evictIdle(), Math.max(10, Math.min(this.#idleMs / 2, 30_000)));
     this.#watch = await this.#store.watch(
       (change) => {
         if (change.kind === "delete") {
           this.#records.delete(change.name);
           this.#removed.add(change.name);
-          this.unload(change.name);
+          void this.unload(change.name);
           return;
         }
         const { record } = change;
@@ -246,21 +251,23 @@ export class Executor {
     );
   }
 
-  unload(name: string, reason = "removed"): void {
+  /** Stops taking requests for `name` at once; requests in flight finish before its isolates go. */
+  unload(name: string, reason = "removed"): Promise<void> {
     const loaded = this.#loaded.get(name);
-    if (!loaded) return;
+    if (!loaded) return Promise.resolve();
     this.#loaded.delete(name);
     loaded.subscription.unsubscribe();
-    loaded.pool.dispose();
+    const closed = loaded.pool.close();
     this.#log.info({ fn: name, reason }, "function unloaded");
     this.#reporter.changed();
     this.#onUnload(name);
+    return closed;
   }
 
   /** Scale to zero: pools without a request for `idleMs` free their isolates and subscription. */
   #evictIdle(): void {
     for (const [name, { pool }] of this.#loaded) {
-      if (pool.idleMs() >= this.#idleMs) this.unload(name, "idle");
+      if (pool.idleMs() >= this.#idleMs) void this.unload(name, "idle");
     }
   }
 
@@ -396,7 +403,7 @@ export class Executor {
       clearTimeout(timer);
     }
     await new Promise((resolve) => setImmediate(resolve)); // let deferred replies go out
-    for (const name of [...this.#loaded.keys()]) this.unload(name);
+    await Promise.all([...this.#loaded.keys()].map((name) => this.unload(name, "shutdown")));
     this.#stemCells?.dispose();
   }
 }

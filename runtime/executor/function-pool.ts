@@ -207,6 +207,20 @@ export class FunctionPool {
     }
   }
 
+  /**
+   * Takes no new requests, lets those in flight finish (up to the function's timeout), then frees
+   * every isolate: an unload the scheduler asked for must not fail a request that is already running.
+   */
+  async close(): Promise<void> {
+    this.#disposed = true;
+    for (const isolate of [...this.#isolates]) this.#retire(isolate);
+    if (this.#retiring.size > 0) {
+      const deadline = this.#now() + this.#fn.timeoutMs + 1_000;
+      while (this.#inFlight > 0 && this.#now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    this.dispose();
+  }
+
   dispose(): void {
     this.#disposed = true;
     for (const isolate of [...this.#isolates, ...this.#retiring]) isolate.dispose();

@@ -44,7 +44,7 @@ process.on("message", (request: ExecutorRequest) => {
   const done =
     request.type === "load"
       ? executor.load(request.name, request.maxIsolates)
-      : Promise.resolve(executor.unload(request.name, request.reason));
+      : executor.unload(request.name, request.reason);
   done.then(
     () => send({ type: "reply", requestId: request.requestId, ok: true }),
     (err: unknown) =>

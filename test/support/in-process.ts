@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Gateway, type HttpRequest, type HttpResponse } from "../../gateway/index.ts";
 import { connectNats } from "../../protocol/index.ts";
 import { Worker, type WorkerOptions } from "../../runtime/index.ts";
-import { Scheduler } from "../../scheduler/index.ts";
+import { Scheduler, type SchedulerOptions } from "../../scheduler/index.ts";
 import { HearthClient, type NatsServer, startNatsServer } from "../../sdk/index.ts";
 
 export const TEST_TOKEN = "in-process-token";
@@ -18,13 +18,16 @@ export interface InProcessCluster {
   readonly hearth: HearthClient;
   scheduler: Scheduler | null;
   worker: Worker | null;
-  startScheduler(options?: { waitForNodeMs?: number }): Promise<Scheduler>;
+  startScheduler(options?: Partial<Omit<SchedulerOptions, "nc">>): Promise<Scheduler>;
   startWorker(options?: Partial<Omit<WorkerOptions, "nc" | "natsUrl">>): Promise<Worker>;
   close(): Promise<void>;
 }
 
 export async function startInProcessCluster(
-  options: { scheduler?: boolean; worker?: Partial<Omit<WorkerOptions, "nc" | "natsUrl">> | false } = {},
+  options: {
+    scheduler?: Partial<Omit<SchedulerOptions, "nc">> | false;
+    worker?: Partial<Omit<WorkerOptions, "nc" | "natsUrl">> | false;
+  } = {},
 ): Promise<InProcessCluster> {
   const nats = await startNatsServer({});
   const nc = await connectNats(nats.url, "test");
@@ -58,7 +61,7 @@ export async function startInProcessCluster(
     },
   };
   try {
-    if (options.scheduler !== false) await cluster.startScheduler();
+    if (options.scheduler !== false) await cluster.startScheduler(options.scheduler || {});
     if (options.worker !== false) await cluster.startWorker(options.worker || {});
   } catch (err) {
     await cluster.close(); // leave no nats-server or executor behind

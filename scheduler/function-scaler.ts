@@ -1,0 +1,83 @@
+import { decideScale, initialScaleState, type ScaleDecision, type ScaleSpec, type ScaleState } from "./autoscaler.ts";
+import type { FunctionObservation } from "./cluster-view.ts";
+import type { KeepAlivePolicy } from "./keep-alive.ts";
+
+/** Long enough to never scale to zero on its own: the keep-alive policy decides that instead. */
+const FOREVER_MS = Number.MAX_SAFE_INTEGER;
+
+/** One function's decision, with what placement needs to know about it. */
+export interface FunctionDecision extends ScaleDecision {
+  /** Only the keep-alive policy keeps it warm (no traffic): the placer may evict it, furthest first. */
+  readonly evictable?: { readonly predictedNextArrivalMs: number };
+  /** Requests in flight + held, as decided on. */
+  readonly concurrency: number;
+}
+
+/**
+ * Decide for one function: queue depth → desired isolates (the pure autoscaler), with the keep-alive
+ * policy choosing when an idle function goes to zero and when it is warmed ahead of a predicted
+ * arrival. It turns the executors' counters into arrivals and idle periods for that policy.
+ */
+export class FunctionScaler {
+  readonly #keepAlive: KeepAlivePolicy;
+  #state: ScaleState;
+  #invocations = 0;
+  /** When the current idle period began; null while busy, or before the first arrival. */
+  #idleSince: number | null = null;
+  #everActive = false;
+
+  constructor(keepAlive: KeepAlivePolicy, now: number, options: { startInPanic?: boolean; ready?: number } = {}) {
+    this.#keepAlive = keepAlive;
+    this.#state = initialScaleState(now, options);
+    if ((options.ready ?? 0) > 0) {
+      // Found warm without history (a new leader): treat it as just gone idle.
+      this.#everActive = true;
+      this.#idleSince = now;
+      keepAlive.observeIdle(now);
+    }
+  }
+
+  /**
+   * @param observed the function's load over the cluster (undefined: no executor holds it)
+   * @param held requests gateways hold for it on the cold path
+   * @param ready isolates assigned to it now
+   */
+  decide(
+    spec: ScaleSpec,
+    observed: FunctionObservation | undefined,
+    held: number,
+    ready: number,
+    now: number,
+  ): FunctionDecision {
+    const invocations = observed?.invocations ?? 0;
+    const concurrency = (observed?.inFlight ?? 0) + held;
+    // Counters only grow on one executor; a smaller sum means an executor went away, not negative arrivals.
+    const arrived = invocations > this.#invocations || held > 0;
+    this.#invocations = invocations;
+    if (arrived) {
+      this.#keepAlive.observeArrival(now);
+      this.#everActive = true;
+      this.#idleSince = null;
+    }
+    if (concurrency > 0) this.#idleSince = null;
+    else if (this.#everActive && this.#idleSince === null) {
+      this.#idleSince = now;
+      this.#keepAlive.observeIdle(now);
+    }
+    const idleSince = this.#idleSince;
+    const keepWarm = idleSince === null || this.#keepAlive.shouldBeWarm(now, idleSince);
+    const decision = decideScale(
+      { ...spec, idleGraceMs: keepWarm ? FOREVER_MS : 0 },
+      { concurrency, ready },
+      this.#state,
+      now,
+    );
+    this.#state = decision.state;
+    if (idleSince === null || !keepWarm) return { ...decision, concurrency };
+    // Idle but worth keeping (or pre-warming): one isolate, and the placer may evict it for room.
+    const desired = Math.max(decision.desired, Math.min(1, spec.maxInstances));
+    const predictedNextArrivalMs = this.#keepAlive.predictedNextArrivalMs(now, idleSince);
+    const reason = decision.desired >= desired ? decision.reason : "kept warm for a predicted arrival";
+    return { ...decision, desired, reason, concurrency, evictable: { predictedNextArrivalMs } };
+  }
+}

@@ -1,0 +1,72 @@
+import type { ClusterView } from "./cluster-view.ts";
+import type { Leadership } from "./leader-lease.ts";
+import type { LoggedDecision, ScalingLoop } from "./scaling-loop.ts";
+
+/** `hearth status --json` and `GET /v1/status`: what runs where, and why. */
+export interface ClusterStatus {
+  readonly leader: { readonly id: string; readonly epoch: number } | null;
+  readonly nodes: readonly {
+    readonly id: string;
+    readonly state: "ready" | "draining" | "lost";
+    readonly pid: number;
+    readonly memoryMb: number;
+    readonly lastSeenMsAgo: number;
+    readonly executors: readonly { readonly id: string; readonly pid: number; readonly functions: readonly string[] }[];
+  }[];
+  readonly functions: readonly {
+    readonly name: string;
+    /** Isolates the autoscaler wants. */
+    readonly desired: number;
+    /** Isolates assigned over the cluster. */
+    readonly actual: number;
+    /** Isolates warm now, as executors report. */
+    readonly warm: number;
+    readonly nodes: readonly string[];
+    readonly inFlight: number;
+    /** Requests held on the cold path. */
+    readonly queued: number;
+    readonly panic: boolean;
+    readonly reason: string;
+  }[];
+  /** The latest changes of desired capacity, oldest first. */
+  readonly decisions: readonly LoggedDecision[];
+}
+
+/** Builds the status from the leader's view and loop. */
+export function statusOf(
+  view: ClusterView,
+  loop: ScalingLoop,
+  leadership: Leadership | null,
+  now: number,
+): ClusterStatus {
+  const observed = view.functions(now);
+  const names = new Set([...observed.keys(), ...loop.intended.functions()]);
+  return {
+    leader: leadership ? { id: leadership.leaderId, epoch: leadership.epoch } : null,
+    nodes: view.nodes(now).map(({ beat, state, seenAt }) => ({
+      id: beat.id,
+      state,
+      pid: beat.pid,
+      memoryMb: beat.memoryMb,
+      lastSeenMsAgo: now - seenAt,
+      executors: beat.executors.map((e) => ({ id: e.id, pid: e.pid, functions: e.functions })),
+    })),
+    functions: [...names].sort().map((name) => {
+      const decision = loop.decision(name);
+      const load = observed.get(name);
+      const replicas = loop.intended.get(name);
+      return {
+        name,
+        desired: decision?.desired ?? 0,
+        actual: loop.intended.isolatesOf(name),
+        warm: load?.isolates ?? 0,
+        nodes: [...new Set([...(replicas?.values() ?? [])].map((r) => r.node))].sort(),
+        inFlight: load?.inFlight ?? 0,
+        queued: Math.max(0, (decision?.concurrency ?? 0) - (load?.inFlight ?? 0)),
+        panic: decision?.panic ?? false,
+        reason: decision?.reason ?? "",
+      };
+    }),
+    decisions: loop.recentDecisions(),
+  };
+}
