@@ -29,7 +29,8 @@ export interface WorkerOptions {
   readonly log?: Logger;
 }
 
-export const DEFAULT_HEARTBEAT_MS = 1_000;
+/** Twice a second: the scheduler counts a node lost after 2.5 s (five missed beats) and re-places its pools. */
+export const DEFAULT_HEARTBEAT_MS = 500;
 const RESTART_DELAY_MS = { min: 100, max: 5_000 };
 /** An executor up this long counts as healthy; restart back-off starts over after it dies. */
 const STABLE_AFTER_MS = 30_000;

@@ -64,6 +64,8 @@ export class Scheduler {
   #running: Promise<void> | null = null;
   #queued: Promise<void> | null = null;
   #nodeWaiters = new Set<() => void>();
+  /** Lost nodes whose executors we have already declared lost. */
+  readonly #announcedLost = new Set<string>();
   #closed = false;
 
   constructor(options: SchedulerOptions) {
@@ -157,10 +159,31 @@ export class Scheduler {
     const lease = this.#lease;
     if (this.#closed || !lease?.isLeader) return;
     try {
+      this.#announceLostNodes();
       this.#loop.tick(this.#now(), lease.epoch);
       this.#nc.publish(SUBJECTS.leader, JSON.stringify({ id: this.id, epoch: lease.epoch }));
     } catch (err) {
       this.#log.error({ err }, "scaling loop failed");
+    }
+  }
+
+  /**
+   * A node that went silent (crashed, partitioned, paused) cannot say its executors died: the leader
+   * says it for them, so gateways fail the requests in flight there instead of waiting them out.
+   */
+  #announceLostNodes(): void {
+    for (const { beat, state } of this.view.nodes(this.#now())) {
+      if (state !== "lost") {
+        this.#announcedLost.delete(beat.id);
+        continue;
+      }
+      if (this.#announcedLost.has(beat.id)) continue;
+      this.#announcedLost.add(beat.id);
+      this.#log.warn({ node: beat.id }, "node lost; re-placing its pools");
+      for (const executor of beat.executors) {
+        this.view.observeExecutorLost(executor.id);
+        this.#nc.publish(SUBJECTS.executorLost, JSON.stringify({ node: beat.id, executor: executor.id }));
+      }
     }
   }
 
