@@ -2,6 +2,12 @@
 import { connectNats, createLogger, intFromEnv, LIMITS, onShutdownSignal, requireEnv } from "../protocol/index.ts";
 import { Gateway } from "./gateway.ts";
 
+/**
+ * The whole stop, NATS drain included, is cut short after this. The HTTP server gives in-flight
+ * requests DEFAULT_CLOSE_DEADLINE_MS (5 s) of it; `hearth dev` sends SIGKILL at 10 s.
+ */
+const SHUTDOWN_DEADLINE_MS = 8_000;
+
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger("gateway");
   const nc = await connectNats(requireEnv(env, "NATS_URL"), "hearth-gateway");
@@ -14,8 +20,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     log,
   });
   await gateway.start();
-  onShutdownSignal(log, async () => {
-    await gateway.close();
-    await nc.drain();
-  });
+  onShutdownSignal(
+    log,
+    async () => {
+      await gateway.close();
+      await nc.drain();
+    },
+    { deadlineMs: SHUTDOWN_DEADLINE_MS },
+  );
 }

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { type IncomingMessage, Server, type ServerOptions, type ServerResponse } from "node:http";
 import type { HeaderPairs, Logger } from "../protocol/index.ts";
 import { errorResponse } from "./error-response.ts";
 import type { HttpRequest, HttpResponse } from "./http-types.ts";
@@ -8,18 +8,98 @@ export interface NodeServerOptions {
   /** Body limit by request target: invocations and the control API have different ones. */
   readonly bodyLimitFor: (target: string) => number;
   readonly log: Logger;
+  /** After close(), connections still open this long are cut. Default DEFAULT_CLOSE_DEADLINE_MS. */
+  readonly closeDeadlineMs?: number;
 }
+
+/**
+ * How long close() lets in-flight requests finish before it cuts every connection. Under the 10 s
+ * that `hearth dev` (and most orchestrators) wait between SIGTERM and SIGKILL, with room left for
+ * draining NATS afterwards.
+ */
+export const DEFAULT_CLOSE_DEADLINE_MS = 5_000;
+
+/**
+ * Keep-alive connections idle when close() starts are closed only after this. Closing them at once
+ * (what node:http's close() does) resets a request the client has just sent but we have not read
+ * yet: with a client sending back to back, a SIGTERM reset every connection (4 of 4 in
+ * test/dev-supervision.test.ts) and no response said `Connection: close`. Within the grace such a
+ * request is read and answered with `Connection: close`; past it, a connection still idle has been
+ * idle at least this long, the same race a keep-alive timeout has.
+ */
+const CLOSE_IDLE_GRACE_MS = 500;
 
 const EMPTY = new Uint8Array(0);
 
-/** The thin adapter from node:http to the gateway handler. */
-export function createNodeServer(options: NodeServerOptions): Server {
-  return createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    void serve(req, res, options);
-  });
+/**
+ * node:http's close() stops accepting and closes idle sockets, then waits for every other socket to
+ * go idle, which a busy keep-alive client never lets happen: close() would wait forever. Here, once
+ * closing, each response carries `Connection: close` (and Node ends the socket after it), sockets
+ * still idle after CLOSE_IDLE_GRACE_MS are closed, and at the deadline every remaining socket is cut.
+ */
+class DrainingServer extends Server {
+  #closing = false;
+  #idleGraceOver = false;
+  readonly #deadlineMs: number;
+
+  constructor(
+    options: ServerOptions,
+    deadlineMs: number,
+    listener: (req: IncomingMessage, res: ServerResponse) => void,
+  ) {
+    super(options, listener);
+    this.#deadlineMs = deadlineMs;
+  }
+
+  /** True once close() was called: responses from now on end their connection. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  override close(callback?: (err?: Error) => void): this {
+    if (!this.#closing) {
+      this.#closing = true;
+      const grace = setTimeout(() => {
+        this.#idleGraceOver = true;
+        this.closeIdleConnections();
+      }, CLOSE_IDLE_GRACE_MS);
+      const deadline = setTimeout(() => this.closeAllConnections(), this.#deadlineMs);
+      grace.unref();
+      deadline.unref();
+      this.once("close", () => {
+        clearTimeout(grace);
+        clearTimeout(deadline);
+      });
+    }
+    super.close(callback);
+    return this;
+  }
+
+  /** Deferred while closing until the grace is over; node:http's close() and callers both call it. */
+  override closeIdleConnections(): void {
+    if (this.#closing && !this.#idleGraceOver) return;
+    super.closeIdleConnections();
+  }
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, options: NodeServerOptions): Promise<void> {
+/** The thin adapter from node:http to the gateway handler. close() is bounded (see DrainingServer). */
+export function createNodeServer(options: NodeServerOptions): Server {
+  const server: DrainingServer = new DrainingServer(
+    { keepAliveTimeout: 65_000 },
+    options.closeDeadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS,
+    (req, res) => {
+      void serve(req, res, options, () => server.closing);
+    },
+  );
+  return server;
+}
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: NodeServerOptions,
+  closing: () => boolean,
+): Promise<void> {
   const target = req.url ?? "/";
   const limit = options.bodyLimitFor(target);
   let response: HttpResponse;
@@ -42,8 +122,14 @@ async function serve(req: IncomingMessage, res: ServerResponse, options: NodeSer
       remoteAddress: req.socket.remoteAddress,
     });
   }
+  let headers = response.headers;
+  if (closing()) {
+    // Node then sends `Connection: close` and ends the socket after this response.
+    res.shouldKeepAlive = false;
+    headers = headers.filter(([name]) => name.toLowerCase() !== "connection");
+  }
   try {
-    res.writeHead(response.status, flatten(response.headers));
+    res.writeHead(response.status, flatten(headers));
     res.end(response.body);
   } catch (err) {
     // Header validation in Node is the last line of defence against odd function output.

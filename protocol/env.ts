@@ -25,14 +25,24 @@ export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
  * the shutdown stays graceful; the same signal twice (a second Ctrl-C) exits at once. A process
  * started with an IPC channel (by `hearth dev`) also stops when that channel closes, so a supervisor
  * that dies without stopping its children (SIGKILL) leaves none behind.
+ *
+ * With `deadlineMs`, a stop that takes longer exits 1 anyway: a process whose parent is gone has no
+ * one left to SIGKILL it.
  */
-export function onShutdownSignal(log: Logger, stop: () => Promise<void>): void {
+export function onShutdownSignal(log: Logger, stop: () => Promise<void>, options: { deadlineMs?: number } = {}): void {
   let first: string | null = null;
   const handler = (signal: string) => {
     if (first === signal) process.exit(1);
     if (first !== null) return;
     first = signal;
     log.info({ signal }, "shutting down");
+    if (options.deadlineMs !== undefined) {
+      const { deadlineMs } = options;
+      setTimeout(() => {
+        log.error({ signal, deadlineMs }, "shutdown took too long; exiting");
+        process.exit(1);
+      }, deadlineMs).unref();
+    }
     stop().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -6,6 +6,7 @@
 export { formatBuildErrors } from "./build-errors.ts";
 export { connectNats } from "./connect.ts";
 export { intFromEnv, onShutdownSignal, requireEnv } from "./env.ts";
+export { EpochFence } from "./epoch-fence.ts";
 export type { ErrorCode } from "./errors.ts";
 export { codeOf, ERROR_CODES, HearthError, isErrorCode, statusOfCode } from "./errors.ts";
 export type { FunctionInfo, FunctionRecord } from "./function-record.ts";

@@ -3,6 +3,7 @@ import { totalmem } from "node:os";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   codeOf,
+  EpochFence,
   type ExecutorLost,
   HearthError,
   isExecutorId,
@@ -55,7 +56,7 @@ export class Worker {
   #closed = false;
   #state: "ready" | "draining" = "ready";
   /** Newest scheduler epoch seen: commands from an older leader are refused (fencing). */
-  #epoch = 0;
+  readonly #fence = new EpochFence();
   readonly #memoryMb: number;
 
   constructor(options: WorkerOptions) {
@@ -142,10 +143,9 @@ export class Worker {
     try {
       const command = parseWorkerCommand(JSON.parse(msg.string()));
       if (!command) throw new HearthError("ERR_BAD_REQUEST", "Malformed worker command");
-      if (command.epoch < this.#epoch) {
-        throw new HearthError("ERR_BAD_REQUEST", `Stale scheduler epoch ${command.epoch} < ${this.#epoch}`);
+      if (!this.#fence.admit(command.epoch)) {
+        throw new HearthError("ERR_BAD_REQUEST", `Stale scheduler epoch ${command.epoch} < ${this.#fence.highest}`);
       }
-      this.#epoch = command.epoch;
       reply = await this.#carryOut(command);
       this.#heartbeat();
     } catch (err) {

@@ -5,7 +5,7 @@ export { DEFAULT_SCALE_SPEC, decideScale, scaleSpecOf } from "./autoscaler.ts";
 export { ClusterView } from "./cluster-view.ts";
 export type { KeepAlivePolicy, KeepAlivePolicyFactory } from "./keep-alive.ts";
 export { fixedKeepAlive, hybridHistogram } from "./keep-alive.ts";
-export { EpochFence, LeaderLease } from "./leader-lease.ts";
+export { LeaderLease } from "./leader-lease.ts";
 export { main } from "./main.ts";
 export type { Assignment, Demand, NodeView } from "./placer.ts";
 export { place } from "./placer.ts";

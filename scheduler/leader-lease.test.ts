@@ -3,9 +3,9 @@ import { createInterface } from "node:readline";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { BUCKETS, connectNats } from "../protocol/index.ts";
+import { BUCKETS, connectNats, EpochFence } from "../protocol/index.ts";
 import { type NatsServer, startNatsServer } from "../sdk/index.ts";
-import { EpochFence, LeaderLease, type LeaderLeaseOptions, type LeadershipChange } from "./leader-lease.ts";
+import { LeaderLease, type LeaderLeaseOptions, type LeadershipChange } from "./leader-lease.ts";
 
 /**
  * Leader election against a real nats-server (one per file), one NATS connection per scheduler, each

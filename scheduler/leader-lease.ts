@@ -76,7 +76,7 @@ interface Held {
  * absent (or deleted, or expired); the leader renews with compare-and-set `update` every
  * renewEveryMs. A failed compare-and-set, or a lease that ran out before a renewal completed, ends
  * the leadership at once; a new leadership always has a higher epoch, so workers fence off a paused
- * old leader with {@link EpochFence}.
+ * old leader with `EpochFence` (protocol).
  *
  * @example
  * await using lease = await LeaderLease.open({ nc, id: "scheduler-1" });
@@ -345,28 +345,6 @@ export class LeaderLease {
 
   #isValid(held: Held): boolean {
     return this.#elapsedMs(held.renewedAt) < this.#validForMs;
-  }
-}
-
-/**
- * Worker-side fencing: admits a command's epoch if it is at least the highest seen, and records it,
- * so commands from a deposed leader are refused once its successor has spoken.
- *
- * @example
- * if (!fence.admit(command.epoch)) return reply({ ok: false, code: "ERR_BAD_REQUEST" });
- */
-export class EpochFence {
-  #highest = 0;
-
-  /** The highest epoch admitted so far (0 before any). */
-  get highest(): number {
-    return this.#highest;
-  }
-
-  admit(epoch: number): boolean {
-    if (!Number.isFinite(epoch) || epoch < this.#highest) return false;
-    this.#highest = epoch;
-    return true;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Subscription } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { SUBJECTS } from "../protocol/index.ts";
-import type { Worker } from "../runtime/index.ts";
+import { Worker } from "../runtime/index.ts";
 import { Scheduler } from "../scheduler/index.ts";
 import { bodyText, get, type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
 
@@ -142,6 +142,38 @@ describe("scale from zero and executor crashes", () => {
       code: `export default { fetch() { return new Response("fine"); } };`,
     });
     expect((await cluster.gateway.handle(get("/fn/after-garbage"))).status).toBe(200);
+  });
+
+  it("garbage on the load and executor-lost subjects is ignored by gateway and scheduler", async () => {
+    cluster.nc.publish(SUBJECTS.load, "not json");
+    cluster.nc.publish(SUBJECTS.load, JSON.stringify({ node: "x", executor: "bad id!", seq: 1, functions: [] }));
+    cluster.nc.publish(SUBJECTS.executorLost, JSON.stringify({ node: 1 }));
+    await cluster.nc.flush();
+    expect((await cluster.gateway.handle(get("/fn/after-garbage"))).status).toBe(200);
+  });
+
+  it("a worker refuses malformed commands and commands from a deposed leader (older epoch)", async () => {
+    // Its own node: raising a node's epoch past the live leader's would fence that leader out of it.
+    const fenced = new Worker({ nc: cluster.nc, natsUrl: cluster.nats.url, id: "fence-test", executors: 1 });
+    await fenced.start();
+    onTestFinished(() => fenced.close());
+    const command = async (body: unknown) =>
+      (await cluster.nc.request(SUBJECTS.workerCommand("fence-test"), JSON.stringify(body), { timeout: 5_000 })).json<{
+        ok: boolean;
+        code?: string;
+      }>();
+    expect(await command({ type: "assign", epoch: 1, fn: "x", isolates: -1 })).toMatchObject({
+      ok: false,
+      code: "ERR_BAD_REQUEST",
+    });
+    const current = cluster.scheduler?.status().leader?.epoch ?? 0;
+    expect(await command({ type: "assign", epoch: current + 100, fn: "echo", isolates: 1 })).toMatchObject({
+      ok: true,
+    });
+    expect(await command({ type: "assign", epoch: current + 99, fn: "echo", isolates: 0 })).toMatchObject({
+      ok: false,
+      code: "ERR_BAD_REQUEST",
+    });
   });
 
   it("carries a 6 MB request and a 6 MB response through the full path (HTTP, NATS, isolate)", async () => {

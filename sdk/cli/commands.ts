@@ -145,21 +145,21 @@ const dev: Command = {
   summary: "Run a local cluster: nats-server, gateway, scheduler and workers (Ctrl-C stops it)",
   async run(args, out) {
     parse(args, {});
-    let exitCode = 0;
     const stopped = Promise.withResolvers<void>();
     // cluster.stop() is idempotent, so a second Ctrl-C just waits for the same shutdown.
-    const stop = (code: number) => {
-      exitCode ||= code;
-      cluster.stop().then(stopped.resolve, stopped.reject);
-    };
+    const stop = () => cluster.stop().then(stopped.resolve, stopped.reject);
+    // A dead component is restarted alone; one line per restart says which, why and when.
     const cluster = await startLocalCluster({
-      onComponentExit: (role, code, signal) => {
-        out.error(new Error(`${role} stopped unexpectedly (code ${code}, signal ${signal}); stopping the cluster`));
-        stop(1);
+      onComponentExit: ({ role, pid, code, signal, restartInMs }) => {
+        const how = signal ? `signal ${signal}` : `code ${code}`;
+        out.info(`↻ ${role} (pid ${pid}) exited (${how}); restarting it in ${restartInMs} ms`);
+      },
+      onComponentRestart: ({ role, pid, previousPid, restarts }) => {
+        out.result({ restarted: role, pid, previousPid, restarts });
       },
     });
-    process.on("SIGINT", () => stop(0));
-    process.on("SIGTERM", () => stop(0));
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
     out.result({ url: cluster.url, natsUrl: cluster.natsUrl, tokenPath: cluster.tokenPath, pids: cluster.pids });
     out.info(`✔ Hearth is running at ${cluster.url}`);
     out.info(`  NATS: ${cluster.natsUrl}`);
@@ -170,7 +170,7 @@ const dev: Command = {
     );
     out.info("  Deploy: npx hearth deploy ./hello.ts --name hello — Ctrl-C stops everything.");
     await stopped.promise;
-    return exitCode;
+    return 0;
   },
 };
 

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { intFromEnv, terminate } from "../../protocol/index.ts";
@@ -12,10 +13,72 @@ const CLI_MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
 
+/** How long to wait before restarting a component that died. */
+export interface RestartBackoff {
+  /** First delay, and the delay again once a component stayed up `resetAfterMs`. */
+  readonly initialMs: number;
+  /** Each quick death doubles the delay, up to this. */
+  readonly maxMs: number;
+  readonly resetAfterMs: number;
+}
+
+/**
+ * 250 ms, 500 ms, 1 s, ... 10 s. A crash after startup is usually a one-off (an OOM kill, a `kill`
+ * from a test), so the first restart is fast; a crash loop settles at one attempt per 10 s instead of
+ * burning a core. Up for 30 s counts as healthy and starts over at 250 ms.
+ */
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = Object.freeze({
+  initialMs: 250,
+  maxMs: 10_000,
+  resetAfterMs: 30_000,
+});
+
+/**
+ * The delay before the next restart of a component that ran `uptimeMs`, given the delay used before
+ * its previous restart (0 if none yet).
+ *
+ * @example
+ * nextRestartDelayMs(0, 100) // 250: first restart
+ * nextRestartDelayMs(250, 100) // 500: it died again at once
+ * nextRestartDelayMs(8_000, 60_000) // 250: it had been up a minute
+ */
+export function nextRestartDelayMs(
+  previousDelayMs: number,
+  uptimeMs: number,
+  backoff: RestartBackoff = DEFAULT_RESTART_BACKOFF,
+): number {
+  if (previousDelayMs <= 0 || uptimeMs >= backoff.resetAfterMs) return backoff.initialMs;
+  return Math.min(previousDelayMs * 2, backoff.maxMs);
+}
+
+/** A component that died after startup, and when it will be started again. */
+export interface ComponentExit {
+  /** `gateway`, `scheduler`, `worker-1`, ... */
+  readonly role: string;
+  readonly pid: number | undefined;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly uptimeMs: number;
+  readonly restartInMs: number;
+}
+
+/** A component started again after it died. */
+export interface ComponentRestart {
+  readonly role: string;
+  readonly pid: number | undefined;
+  readonly previousPid: number | undefined;
+  /** Restarts of this role so far, this one included. */
+  readonly restarts: number;
+}
+
 export interface LocalClusterOptions {
   readonly env?: NodeJS.ProcessEnv;
-  /** Called when a component dies on its own after startup. */
-  readonly onComponentExit?: (role: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Default DEFAULT_RESTART_BACKOFF. */
+  readonly restartBackoff?: RestartBackoff;
+  /** A component died on its own after startup; it will be restarted alone after `restartInMs`. */
+  readonly onComponentExit?: (exit: ComponentExit) => void;
+  /** A component was started again, with the same role and environment. */
+  readonly onComponentRestart?: (restart: ComponentRestart) => void;
 }
 
 export interface LocalCluster {
@@ -24,18 +87,34 @@ export interface LocalCluster {
   /** Where the token was saved, or null when it came from HEARTH_TOKEN. */
   readonly tokenPath: string | null;
   readonly natsUrl: string;
-  /** Every child process we started, by role (`nats-server`, `gateway`, `scheduler`, `worker-1`, ...). */
+  /**
+   * The running process of each role (`nats-server`, `gateway`, `scheduler`, `worker-1`, ...), read
+   * anew on each access: a restarted component shows its new pid, one waiting to restart `undefined`.
+   */
   readonly pids: Readonly<Record<string, number | undefined>>;
   /** SIGTERM to every component, SIGKILL after a grace period; then nats-server. Idempotent. */
   stop(): Promise<void>;
 }
 
+/** One supervised role: its environment is fixed, its process changes on each restart. */
+interface Component {
+  readonly role: string;
+  readonly env: NodeJS.ProcessEnv;
+  child: ChildProcess;
+  startedAtMs: number;
+  lastDelayMs: number;
+  restarts: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
 /**
  * `hearth dev`: a whole cluster on this machine, each component its own process, as in production.
- * Uses NATS_URL if set, else starts nats-server with JetStream in $HEARTH_HOME/nats.
+ * Uses NATS_URL if set, else starts nats-server with JetStream in $HEARTH_HOME/nats. A component that
+ * dies after startup is restarted alone, with back-off; during startup a death fails the whole start.
  */
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const env = options.env ?? process.env;
+  const backoff = options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
   const home = hearthHome(env);
   mkdirSync(home, { recursive: true });
   const { token, savedAt } = resolveToken(env);
@@ -45,17 +124,51 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
   const nats: NatsServer | null = env.NATS_URL ? null : await startNatsServer({ dataDir: join(home, "nats") }, env);
   const natsUrl = nats?.url ?? (env.NATS_URL as string);
-  const children = new Map<string, ChildProcess>();
+  const components = new Map<string, Component>();
   let stopping = false;
   // Until startup completes, a dying component fails startLocalCluster itself (waitUntilReady).
   let started = false;
+
+  const supervise = (component: Component) => {
+    const { child } = component;
+    component.startedAtMs = Date.now();
+    let gone = false;
+    const onGone = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (gone) return;
+      gone = true;
+      if (started && !stopping) scheduleRestart(component, code, signal);
+    };
+    child.once("exit", onGone);
+    // Other "error" events (a failed kill) leave the process running; only a failed spawn is a death.
+    child.on("error", () => {
+      if (child.pid === undefined) onGone(null, null);
+    });
+  };
+
+  const scheduleRestart = (component: Component, code: number | null, signal: NodeJS.Signals | null) => {
+    const uptimeMs = Date.now() - component.startedAtMs;
+    const delayMs = nextRestartDelayMs(component.lastDelayMs, uptimeMs, backoff);
+    component.lastDelayMs = delayMs;
+    const previousPid = component.child.pid;
+    options.onComponentExit?.({ role: component.role, pid: previousPid, code, signal, uptimeMs, restartInMs: delayMs });
+    component.restartTimer = setTimeout(() => {
+      component.restartTimer = undefined;
+      if (stopping) return;
+      component.restarts++;
+      component.child = spawnComponent(component.role, component.env, nats?.lifeline ?? null);
+      supervise(component);
+      const { role, restarts } = component;
+      options.onComponentRestart?.({ role, pid: component.child.pid, previousPid, restarts });
+    }, delayMs);
+  };
 
   // The same promise for every caller, so "stopped" always means every child is gone.
   let stopped: Promise<void> | null = null;
   const stop = () => {
     stopping = true;
     stopped ??= (async () => {
-      await Promise.all([...children.values()].map((child) => terminate(child, STOP_GRACE_MS)));
+      for (const component of components.values()) clearTimeout(component.restartTimer);
+      await Promise.all([...components.values()].map(({ child }) => terminate(child, STOP_GRACE_MS)));
       await nats?.stop();
     })();
     return stopped;
@@ -64,26 +177,61 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   try {
     const roles = ["scheduler", ...Array.from({ length: workers }, (_, i) => `worker-${i + 1}`), "gateway"];
     for (const role of roles) {
-      const child = spawn(process.execPath, [CLI_MAIN, role.replace(/-\d+$/, "")], {
-        env: { ...env, NATS_URL: natsUrl, HEARTH_TOKEN: token, HEARTH_PORT: String(port), HEARTH_WORKER_ID: role },
-        // The IPC channel carries nothing; its closing tells the child that `hearth dev` is gone.
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-      });
-      children.set(role, child);
-      child.once("exit", (code, signal) => {
-        if (started && !stopping) options.onComponentExit?.(role, code, signal);
-      });
+      const roleEnv = {
+        ...env,
+        NATS_URL: natsUrl,
+        HEARTH_TOKEN: token,
+        HEARTH_PORT: String(port),
+        HEARTH_WORKER_ID: role,
+      };
+      const component: Component = {
+        role,
+        env: roleEnv,
+        child: spawnComponent(role, roleEnv, nats?.lifeline ?? null),
+        startedAtMs: 0,
+        lastDelayMs: 0,
+        restarts: 0,
+        restartTimer: undefined,
+      };
+      components.set(role, component);
+      supervise(component);
     }
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-    await waitUntilReady(url, children);
-    const pids: Record<string, number | undefined> = { "nats-server": nats?.pid };
-    for (const [role, child] of children) pids[role] = child.pid;
+    await waitUntilReady(url, components);
     started = true;
-    return { url, token, tokenPath: savedAt, natsUrl, pids, stop };
+    return {
+      url,
+      token,
+      tokenPath: savedAt,
+      natsUrl,
+      get pids() {
+        const pids: Record<string, number | undefined> = { "nats-server": nats?.pid };
+        for (const [role, { child }] of components) pids[role] = isRunning(child) ? child.pid : undefined;
+        return pids;
+      },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/**
+ * One component process: `hearth <gateway|scheduler|worker>` with this Node binary. The IPC channel
+ * carries nothing; its closing tells the child that `hearth dev` is gone. The child holds nats-server's
+ * lifeline on fd 4 and never touches it: if `hearth dev` is killed, nats-server stays until the
+ * components have drained and exited, then goes too.
+ */
+function spawnComponent(role: string, env: NodeJS.ProcessEnv, natsLifeline: Writable | null): ChildProcess {
+  return spawn(process.execPath, [CLI_MAIN, role.replace(/-\d+$/, "")], {
+    env,
+    stdio: ["ignore", "inherit", "inherit", "ipc", natsLifeline ?? "ignore"],
+  });
+}
+
+function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
 }
 
 /** HEARTH_TOKEN, else the saved token, else a new one saved (mode 0600) where the CLI looks. */
@@ -99,11 +247,11 @@ function resolveToken(env: NodeJS.ProcessEnv): { token: string; savedAt: string 
   return { token, savedAt: path };
 }
 
-async function waitUntilReady(url: string, children: Map<string, ChildProcess>): Promise<void> {
+async function waitUntilReady(url: string, components: Map<string, Component>): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    for (const [role, child] of children) {
-      if (child.exitCode !== null || child.signalCode !== null) {
+    for (const [role, { child }] of components) {
+      if (!isRunning(child)) {
         throw new Error(
           `${role} exited during startup (code ${child.exitCode}, signal ${child.signalCode}); see its log above`,
         );

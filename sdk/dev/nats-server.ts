@@ -3,6 +3,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import type { Writable } from "node:stream";
 import { connect } from "@nats-io/transport-node";
 
 /** Debian installs nats-server in /usr/sbin, which is not on every user's PATH. */
@@ -10,6 +11,18 @@ const EXTRA_DIRS = ["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
 /** Bodies up to 6 MB travel in one message (see LIMITS); nats-server's default is 1 MB. */
 export const DEV_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
 const READY_TIMEOUT_MS = 10_000;
+
+/**
+ * nats-server cannot watch its parent, so a killed `hearth dev` used to leave it running. This sh
+ * prologue ties its lifetime to a pipe with no extra dependency: the shell moves the pipe's read end
+ * (our stdin) to fd 3, forks a watcher that blocks reading it, then execs nats-server (`$0`), so the
+ * pid we hold is nats-server's. Once every write end is closed (ours, and the copies in `lifeline`
+ * holders), whatever killed their processes, `read` hits EOF and the watcher sends SIGTERM to `$$`,
+ * which is nats-server. After nats-server exits we write a line instead, which lets the watcher go
+ * without a kill (the pid may be reused by then). The watcher is the only reader of the pipe.
+ */
+const FOLLOW_PARENT_SCRIPT =
+  'exec 3<&0 0</dev/null; (if ! read -r _ <&3; then kill -TERM $$; fi) >/dev/null 2>&1 & exec "$0" "$@" 3<&-';
 
 export const NATS_INSTALL_HINT =
   "nats-server was not found. Install it with `sudo apt-get install nats-server` (Debian/Ubuntu), " +
@@ -58,6 +71,13 @@ export interface NatsServer {
   readonly url: string;
   readonly port: number;
   readonly pid: number | undefined;
+  /**
+   * The write end of the pipe that keeps this nats-server running (see FOLLOW_PARENT_SCRIPT): it gets
+   * SIGTERM once we and every process given this stream in its `stdio` are gone. `hearth dev` gives it
+   * to its components, so when `hearth dev` is killed they still drain against a live server, and the
+   * server goes after the last of them. null while not running.
+   */
+  readonly lifeline: Writable | null;
   /** SIGTERM and wait; idempotent. */
   stop(): Promise<void>;
   /** SIGKILL: a crash, for fault tests. */
@@ -94,13 +114,22 @@ export async function startNatsServer(options: NatsServerOptions, env = process.
   let exited: Promise<void> = Promise.resolve();
 
   const launch = async () => {
-    const proc = spawn(binary, ["-c", configPath], { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn("/bin/sh", ["-c", FOLLOW_PARENT_SCRIPT, binary, "-c", configPath], {
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    // EPIPE here only means the watcher is gone already; nothing to do.
+    proc.stdin?.on("error", () => {});
     let stderr = "";
     proc.stderr?.on("data", (chunk: Buffer) => {
       if (stderr.length < 10_000) stderr += chunk.toString();
     });
     child = proc;
-    exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+    exited = new Promise((resolve) =>
+      proc.once("exit", () => {
+        proc.stdin?.end("\n"); // releases the watcher: nats-server is gone, its pid may be reused
+        resolve();
+      }),
+    );
     await waitForServer(url, proc, () => stderr);
   };
   const signal = async (sig: NodeJS.Signals) => {
@@ -116,6 +145,10 @@ export async function startNatsServer(options: NatsServerOptions, env = process.
     port,
     get pid() {
       return (child as ChildProcess | null)?.pid;
+    },
+    get lifeline() {
+      const proc = child as ChildProcess | null;
+      return proc && proc.exitCode === null && proc.signalCode === null ? proc.stdin : null;
     },
     stop: async () => {
       await signal("SIGTERM");
