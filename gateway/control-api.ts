@@ -69,6 +69,9 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
       const record: FunctionRecord = {
         name,
         ...runnable,
+        // Scaling bounds are not part of the version: changing them must not reload any isolate.
+        ...(deploy.minInstances !== undefined ? { minInstances: deploy.minInstances } : {}),
+        ...(deploy.maxInstances !== undefined ? { maxInstances: deploy.maxInstances } : {}),
         version: FunctionStore.versionOf(runnable),
         createdAt: previous?.createdAt ?? now,
         updatedAt: now,

@@ -12,6 +12,10 @@ export interface DeployRequest {
   readonly cpuMs: number;
   readonly concurrency: number;
   readonly maxBodyBytes: number;
+  /** Isolates kept warm even when idle; undefined = 0 (scale to zero). */
+  readonly minInstances?: number;
+  /** Most isolates over the cluster; undefined = the scheduler's default. */
+  readonly maxInstances?: number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -26,6 +30,10 @@ function intInRange(value: unknown, field: string, min: number, max: number, fal
     throw bad(`${field} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+function optionalInt(value: unknown, field: string, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : intInRange(value, field, min, max, min);
 }
 
 /** Validates a deploy body; throws ERR_BAD_REQUEST naming the bad field. */
@@ -48,7 +56,14 @@ export function parseDeployRequest(body: unknown): DeployRequest {
     if (Buffer.byteLength(value) > LIMITS.maxEnvValueBytes)
       throw bad(`env ${key} is over ${LIMITS.maxEnvValueBytes} bytes`);
   }
+  const minInstances = optionalInt(input.minInstances, "minInstances", 0, LIMITS.maxInstances);
+  const maxInstances = optionalInt(input.maxInstances, "maxInstances", 1, LIMITS.maxInstances);
+  if (minInstances !== undefined && maxInstances !== undefined && minInstances > maxInstances) {
+    throw bad(`minInstances (${minInstances}) must not be over maxInstances (${maxInstances})`);
+  }
   return {
+    ...(minInstances !== undefined ? { minInstances } : {}),
+    ...(maxInstances !== undefined ? { maxInstances } : {}),
     code,
     filename,
     env: Object.fromEntries(entries) as Record<string, string>,

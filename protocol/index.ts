@@ -4,6 +4,7 @@
  */
 
 export { formatBuildErrors } from "./build-errors.ts";
+export type { ClusterStatus, ClusterStatusWithRoutes, ScaleDecisionRecord } from "./cluster-status.ts";
 export { connectNats } from "./connect.ts";
 export { intFromEnv, onShutdownSignal, requireEnv } from "./env.ts";
 export { EpochFence } from "./epoch-fence.ts";

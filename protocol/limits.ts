@@ -11,6 +11,8 @@ export const LIMITS = {
   defaultConcurrency: 32,
   minConcurrency: 1,
   maxConcurrency: 1_000,
+  /** Isolates per function over the cluster: at most this many (`--max-instances`), kept warm at least (`--min-instances`). */
+  maxInstances: 1_000,
   defaultTimeoutMs: 30_000,
   minTimeoutMs: 10,
   maxTimeoutMs: 15 * 60_000,

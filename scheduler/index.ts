@@ -11,4 +11,4 @@ export type { Assignment, Demand, NodeView } from "./placer.ts";
 export { place } from "./placer.ts";
 export type { SchedulerOptions } from "./scheduler.ts";
 export { Scheduler } from "./scheduler.ts";
-export type { ClusterStatus } from "./status.ts";
+export type { ClusterStatus } from "../protocol/index.ts";

@@ -1,4 +1,4 @@
-import type { ErrorCode, FunctionRecord, HearthError, Logger } from "../protocol/index.ts";
+import type { ErrorCode, FunctionRecord, HearthError, Logger, ScaleDecisionRecord } from "../protocol/index.ts";
 import { type ScaleSpec, scaleSpecOf } from "./autoscaler.ts";
 import type { ClusterView } from "./cluster-view.ts";
 import { type FunctionDecision, FunctionScaler } from "./function-scaler.ts";
@@ -23,13 +23,7 @@ export interface ScalingLoopOptions {
 }
 
 /** A decision with when it was taken, for status pages. */
-export interface LoggedDecision {
-  readonly at: number;
-  readonly fn: string;
-  readonly desired: number;
-  readonly actual: number;
-  readonly reason: string;
-}
+export type LoggedDecision = ScaleDecisionRecord;
 
 /** A warm pool of a function, for the activator's answer. */
 export interface WarmReplica {
@@ -165,7 +159,7 @@ export class ScalingLoop {
       ...this.#defaults,
       targetConcurrency: record.concurrency,
       minInstances: record.minInstances ?? this.#defaults.minInstances,
-      maxInstances: record.maxInstances ?? this.#defaults.maxInstances,
+      maxInstances: record.maxInstances ?? Math.max(this.#defaults.maxInstances, record.minInstances ?? 0),
     };
   }
 

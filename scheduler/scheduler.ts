@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
+  type ClusterStatus,
   codeOf,
   FunctionStore,
   HearthError,
@@ -20,7 +21,7 @@ import { hybridHistogram, type KeepAlivePolicyFactory } from "./keep-alive.ts";
 import { LeaderLease } from "./leader-lease.ts";
 import { NodeClient } from "./node-client.ts";
 import { ScalingLoop, type WarmReplica } from "./scaling-loop.ts";
-import { type ClusterStatus, statusOf } from "./status.ts";
+import { statusOf } from "./status.ts";
 
 export interface SchedulerOptions {
   readonly nc: NatsConnection;

@@ -1,36 +1,7 @@
+import type { ClusterStatus } from "../protocol/index.ts";
 import type { ClusterView } from "./cluster-view.ts";
 import type { Leadership } from "./leader-lease.ts";
-import type { LoggedDecision, ScalingLoop } from "./scaling-loop.ts";
-
-/** `hearth status --json` and `GET /v1/status`: what runs where, and why. */
-export interface ClusterStatus {
-  readonly leader: { readonly id: string; readonly epoch: number } | null;
-  readonly nodes: readonly {
-    readonly id: string;
-    readonly state: "ready" | "draining" | "lost";
-    readonly pid: number;
-    readonly memoryMb: number;
-    readonly lastSeenMsAgo: number;
-    readonly executors: readonly { readonly id: string; readonly pid: number; readonly functions: readonly string[] }[];
-  }[];
-  readonly functions: readonly {
-    readonly name: string;
-    /** Isolates the autoscaler wants. */
-    readonly desired: number;
-    /** Isolates assigned over the cluster. */
-    readonly actual: number;
-    /** Isolates warm now, as executors report. */
-    readonly warm: number;
-    readonly nodes: readonly string[];
-    readonly inFlight: number;
-    /** Requests held on the cold path. */
-    readonly queued: number;
-    readonly panic: boolean;
-    readonly reason: string;
-  }[];
-  /** The latest changes of desired capacity, oldest first. */
-  readonly decisions: readonly LoggedDecision[];
-}
+import type { ScalingLoop } from "./scaling-loop.ts";
 
 /** Builds the status from the leader's view and loop. */
 export function statusOf(

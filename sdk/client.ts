@@ -1,7 +1,7 @@
 import { type Dispatcher, request } from "undici";
-import type { FunctionInfo } from "../protocol/index.ts";
+import type { ClusterStatusWithRoutes, FunctionInfo } from "../protocol/index.ts";
 
-export type { FunctionInfo };
+export type { ClusterStatusWithRoutes as ClusterStatus, FunctionInfo };
 
 export interface DeployOptions {
   /** Bundled single-file ES module source. */
@@ -15,6 +15,10 @@ export interface DeployOptions {
   readonly concurrency?: number;
   /** Request and response body limit for this function, in bytes (at most the platform's 6 MB). */
   readonly maxBodyBytes?: number;
+  /** Isolates kept warm even when idle (default 0: scale to zero after the keep-alive). */
+  readonly minInstances?: number;
+  /** Most isolates over the cluster (default 100). */
+  readonly maxInstances?: number;
 }
 
 export interface InvokeOptions {
@@ -94,6 +98,16 @@ export class HearthClient {
 
   async remove(name: string): Promise<void> {
     await this.#api("DELETE", `/v1/functions/${encodeURIComponent(name)}`);
+  }
+
+  /** Nodes, executors, functions with desired/actual capacity, the leader and recent scaling decisions. */
+  async status(): Promise<ClusterStatusWithRoutes> {
+    return this.#api<ClusterStatusWithRoutes>("GET", "/v1/status");
+  }
+
+  /** Takes no new pools on `node` and moves its pools away, so it can be stopped without a failed request. */
+  async drainNode(node: string): Promise<void> {
+    await this.#api("POST", `/v1/nodes/${encodeURIComponent(node)}/drain`);
   }
 
   /** Calls a function over HTTP. Any status is returned, not thrown: it is the function's answer. */

@@ -5,7 +5,14 @@
 
 export type { Bundle } from "./bundle.ts";
 export { BundleError, buildBundle } from "./bundle.ts";
-export type { DeployOptions, FunctionInfo, HearthClientOptions, InvokeOptions, InvokeResponse } from "./client.ts";
+export type {
+  ClusterStatus,
+  DeployOptions,
+  FunctionInfo,
+  HearthClientOptions,
+  InvokeOptions,
+  InvokeResponse,
+} from "./client.ts";
 export { HearthApiError, HearthClient } from "./client.ts";
 export { DEFAULT_URL, hearthHome, resolveClientConfig, tokenPath } from "./config.ts";
 export type { LocalCluster, LocalClusterOptions } from "./dev/cluster.ts";

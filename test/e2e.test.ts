@@ -196,6 +196,22 @@ describe("errors: a clear code, and nothing crashes", () => {
     expect((await hearth.list()).map((f) => f.name)).not.toContain("badbody");
   });
 
+  it.each([
+    [{ minInstances: -1 }, "minInstances"],
+    [{ maxInstances: 0 }, "maxInstances"],
+    [{ minInstances: 1.5 }, "minInstances"],
+    [{ minInstances: 5, maxInstances: 2 }, "minInstances (5) must not be over maxInstances (2)"],
+  ])("scaling bounds %j → 400 naming %s, nothing stored", async (bounds, field) => {
+    const bad = await call("/v1/functions/badbounds", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${cluster.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ code: "export default {fetch(){ return new Response('x') }}", ...bounds }),
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json().error).toMatchObject({ code: "ERR_BAD_REQUEST", message: expect.stringContaining(field) });
+    expect((await hearth.list()).map((f) => f.name)).not.toContain("badbounds");
+  });
+
   it.each(["Bad_Name", "-x", "a".repeat(64)])(
     "bad function name %j → 400 ERR_INVALID_NAME on deploy and invoke",
     async (name) => {
@@ -260,7 +276,7 @@ describe("the hearth CLI against the cluster", () => {
 
   it("invoke prints the body; ls lists; rm removes", async () => {
     const invoked = await runCli(["invoke", "cli-fn", "--data", "hi"], env());
-    expect(invoked.code).toBe(0);
+    expect({ code: invoked.code, stderr: invoked.stderr }).toEqual({ code: 0, stderr: "" });
     expect(JSON.parse(invoked.stdout)).toMatchObject({ body: "hi", method: "POST", env: { A: "1" } });
     const ls = await runCli(["ls", "--json"], env());
     expect(ls.code).toBe(0);
@@ -269,6 +285,33 @@ describe("the hearth CLI against the cluster", () => {
     expect([rm.code, rm.stdout.trim()]).toEqual([0, "✔ Removed cli-fn"]);
     const again = await runCli(["invoke", "cli-fn"], env());
     expect(again.code).toBe(1);
+  });
+
+  it("deploy --min-instances keeps a function warm with no traffic; status shows it; nodes drain answers", async () => {
+    const deployed = await runCli(
+      ["deploy", fixture("echo.ts"), "--name", "always-warm", "--min-instances", "1", "--max-instances", "3"],
+      env(),
+    );
+    expect(deployed.code).toBe(0);
+    // Placed by the scheduler without a single request.
+    await expect
+      .poll(
+        async () => {
+          const status = await runCli(["status", "--json"], env());
+          return JSON.parse(status.stdout).functions.find((f: { name: string }) => f.name === "always-warm")?.actual;
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBe(1);
+    const human = await runCli(["status"], env());
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/Scheduler leader: \S+ \(epoch \d+\)/);
+    expect(human.stdout).toMatch(/always-warm\s+1\s+1/);
+    const unknown = await runCli(["nodes", "drain", "no-such-node"], env());
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("ERR_NOT_FOUND");
+    const usage = await runCli(["nodes", "undrain", "x"], env());
+    expect(usage.code).toBe(2);
   });
 
   it("deploy of code importing node:fs fails, naming the import, with exit code 1", async () => {

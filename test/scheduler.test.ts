@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ClusterStatus } from "../scheduler/index.ts";
+import type { ClusterStatus } from "../protocol/index.ts";
 import { type ComponentProcess, spawnComponent } from "./support/components.ts";
 import { bodyText, get, type InProcessCluster, startInProcessCluster, TEST_TOKEN } from "./support/in-process.ts";
 

@@ -32,11 +32,11 @@ function positional(positionals: string[], what: string): string {
   return value;
 }
 
-function optionalInt(value: string | undefined, flag: string): number | undefined {
+function optionalInt(value: string | undefined, flag: string, min = 1): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${flag} must be an integer of at least ${min}, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -52,7 +52,7 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 
 const deploy: Command = {
   usage:
-    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--max-body <bytes>] [--env K=V]... [--json]",
+    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--min-instances <n>] [--max-instances <n>] [--max-body <bytes>] [--env K=V]... [--json]",
   summary: "Bundle a function with esbuild and deploy it",
   async run(args, out) {
     const { values, positionals } = parse(args, {
@@ -61,6 +61,8 @@ const deploy: Command = {
       timeout: { type: "string" },
       cpu: { type: "string" },
       concurrency: { type: "string" },
+      "min-instances": { type: "string" },
+      "max-instances": { type: "string" },
       "max-body": { type: "string" },
       env: { type: "string", multiple: true },
     });
@@ -76,6 +78,8 @@ const deploy: Command = {
       cpuMs: optionalInt(values.cpu, "--cpu"),
       concurrency: optionalInt(values.concurrency, "--concurrency"),
       maxBodyBytes: optionalInt(values["max-body"], "--max-body"),
+      minInstances: optionalInt(values["min-instances"], "--min-instances", 0),
+      maxInstances: optionalInt(values["max-instances"], "--max-instances"),
     });
     out.result(info);
     out.info(`✔ Deployed ${info.name} (${(info.bundleBytes / 1024).toFixed(1)} KB, ${info.digest.slice(0, 12)})`);
@@ -140,6 +144,49 @@ const rm: Command = {
   },
 };
 
+const status: Command = {
+  usage: "hearth status [--json]",
+  summary: "Show nodes, executors, functions with desired and actual capacity, and recent scaling decisions",
+  async run(args, out) {
+    parse(args, {});
+    const s = await client().status();
+    out.result(s);
+    out.info(s.leader ? `Scheduler leader: ${s.leader.id} (epoch ${s.leader.epoch})` : "No scheduler leader");
+    out.info(`\nNodes (${s.nodes.length}):`);
+    for (const n of s.nodes) {
+      const executors = n.executors.map((e) => `${e.id} [${e.functions.join(", ") || "idle"}]`).join("; ");
+      out.info(`  ${n.id.padEnd(14)} ${n.state.padEnd(9)} pid ${String(n.pid).padEnd(7)} ${executors}`);
+    }
+    out.info(`\nFunctions (${s.functions.length}):`);
+    out.info(`  ${"name".padEnd(24)} desired actual warm in-flight queued  nodes`);
+    for (const f of s.functions) {
+      const cells = [f.desired, f.actual, f.warm, f.inFlight, f.queued].map((v, i) =>
+        String(v).padStart([7, 6, 4, 9, 6][i] ?? 6),
+      );
+      out.info(`  ${f.name.padEnd(24)} ${cells.join(" ")}  ${f.nodes.join(",")}${f.panic ? "  (panic)" : ""}`);
+    }
+    const recent = s.decisions.slice(-5);
+    if (recent.length > 0) out.info("\nRecent decisions:");
+    for (const d of recent)
+      out.info(`  ${new Date(d.at).toISOString()} ${d.fn}: ${d.actual} → ${d.desired} (${d.reason})`);
+    return 0;
+  },
+};
+
+const nodes: Command = {
+  usage: "hearth nodes drain <node-id> [--json]",
+  summary: "Drain a worker node: it takes no new pools and its pools move elsewhere before it can stop",
+  async run(args, out) {
+    const { positionals } = parse(args, {});
+    if (positionals[0] !== "drain") throw new UsageError("the only nodes subcommand is `drain <node-id>`");
+    const node = positional(positionals.slice(1), "<node-id>");
+    await client().drainNode(node);
+    out.result({ node, state: "draining" });
+    out.info(`✔ Draining ${node}: its pools move to other nodes; \`hearth status\` shows when it holds none.`);
+    return 0;
+  },
+};
+
 const dev: Command = {
   usage: "hearth dev",
   summary: "Run a local cluster: nats-server, gateway, scheduler and workers (Ctrl-C stops it)",
@@ -196,6 +243,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   invoke,
   ls,
   rm,
+  status,
+  nodes,
   dev,
   gateway: serverCommand("gateway", "Run the HTTP gateway (env: NATS_URL, HEARTH_TOKEN, HEARTH_PORT)"),
   scheduler: serverCommand("scheduler", "Run the scheduler (env: NATS_URL)"),
