@@ -1,6 +1,7 @@
 /** `hearth gateway`: the HTTP gateway process. Configured by environment. */
 import { connectNats, createLogger, intFromEnv, LIMITS, onShutdownSignal, requireEnv } from "../protocol/index.ts";
 import { Gateway } from "./gateway.ts";
+import { parsePolicyName } from "./routing/policies.ts";
 
 /**
  * The whole stop, NATS drain included, is cut short after this. The HTTP server gives in-flight
@@ -17,6 +18,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     host: env.HEARTH_HOST || "127.0.0.1",
     port: intFromEnv(env, "HEARTH_PORT", 8080),
     maxBodyBytes: intFromEnv(env, "HEARTH_MAX_BODY_BYTES", LIMITS.defaultMaxBodyBytes),
+    routingPolicy: parsePolicyName(env.HEARTH_ROUTING_POLICY),
     log,
   });
   await gateway.start();

@@ -19,6 +19,13 @@ export const DEFAULT_POLICY: PolicyName = "p2c";
 
 type Random = () => number;
 
+/** Reads a policy name (HEARTH_ROUTING_POLICY); undefined or empty → the default. Throws naming the choices. */
+export function parsePolicyName(value: string | undefined): PolicyName {
+  if (!value) return DEFAULT_POLICY;
+  if ((POLICY_NAMES as readonly string[]).includes(value)) return value as PolicyName;
+  throw new RangeError(`HEARTH_ROUTING_POLICY must be one of ${POLICY_NAMES.join(", ")}, got ${JSON.stringify(value)}`);
+}
+
 /** Returns a factory of per-function policies; `random` is injectable so tests are deterministic. */
 export function policyFactory(name: PolicyName, random: Random = Math.random): () => RoutingPolicy {
   switch (name) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { FunctionLoad, LoadReport } from "../../protocol/index.ts";
 import { type Endpoint, loadOf } from "./endpoint.ts";
-import { POLICY_NAMES, policyFactory } from "./policies.ts";
+import { DEFAULT_POLICY, POLICY_NAMES, parsePolicyName, policyFactory } from "./policies.ts";
 import { Router } from "./router.ts";
 
 /** A deterministic PRNG (mulberry32), so random policies are testable. */
@@ -176,5 +176,13 @@ describe("Router (virtual time)", () => {
     const router = new Router({ now: () => 0 });
     router.add("a", "e9", "n9");
     expect(router.pick("a")).toMatchObject({ executor: "e9", node: "n9", subject: "hearth.x.e9.a" });
+  });
+});
+
+describe("parsePolicyName", () => {
+  it("accepts every policy, defaults when unset, and names the choices for anything else", () => {
+    for (const name of POLICY_NAMES) expect(parsePolicyName(name)).toBe(name);
+    expect(parsePolicyName(undefined)).toBe(DEFAULT_POLICY);
+    expect(() => parsePolicyName("fastest")).toThrow(/one of random, round-robin, weighted, least-loaded, p2c/);
   });
 });
