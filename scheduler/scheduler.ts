@@ -17,7 +17,7 @@ import {
 } from "../protocol/index.ts";
 import type { ScaleSpec } from "./autoscaler.ts";
 import { ClusterView } from "./cluster-view.ts";
-import { hybridHistogram, type KeepAlivePolicyFactory } from "./keep-alive.ts";
+import { hazardHistogram, type KeepAlivePolicyFactory } from "./keep-alive.ts";
 import { LeaderLease } from "./leader-lease.ts";
 import { NodeClient } from "./node-client.ts";
 import { ScalingLoop, type WarmReplica } from "./scaling-loop.ts";
@@ -78,7 +78,7 @@ export class Scheduler {
     this.#loop = new ScalingLoop({
       view: this.view,
       nodes: new NodeClient(options.nc),
-      keepAlive: options.keepAlive ?? hybridHistogram(),
+      keepAlive: options.keepAlive ?? hazardHistogram(),
       log: this.#log,
       scaleDefaults: options.scaleDefaults,
     });
