@@ -23,6 +23,7 @@ import {
   hybridHistogram,
   type KeepAlivePolicyFactory,
 } from "../scheduler/keep-alive.ts";
+import { seededRandom } from "../test/support/seeded-random.ts";
 
 const TRACE = fileURLToPath(new URL("data/azure2019-sample.csv", import.meta.url));
 const MINUTE_MS = 60_000;
@@ -39,18 +40,6 @@ interface Trace {
   readonly endMs: number;
 }
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 function loadTrace(path: string, seed: number): Trace {
   const [header = "", ...rows] = readFileSync(path, "utf8").trimEnd().split("\n");
   const columns = header.split(",");
@@ -61,7 +50,7 @@ function loadTrace(path: string, seed: number): Trace {
     return i;
   };
   const durationCol = col("duration_avg_ms");
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const functions = rows.map((row) => {
     const cells = row.split(",");
     const arrivals: number[] = [];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../test/support/seeded-random.ts";
 import {
   DEFAULT_SCALE_SPEC,
   decideScale,
@@ -44,17 +45,6 @@ function simulate(
 
 const changesIn = (steps: readonly Step[]): number =>
   steps.reduce((n, s, i) => n + (i > 0 && s.desired !== steps[i - 1]?.desired ? 1 : 0), 0);
-
-/** Deterministic noise in [-1, 1): mulberry32 with a fixed seed. */
-function noise(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1;
-  };
-}
 
 describe("scaleSpecOf", () => {
   it("fills every default and freezes the result", () => {
@@ -194,3 +184,9 @@ describe("decideScale (virtual time, one tick every 250 ms)", () => {
     expect(state.recentDesired.length).toBe(spec.scaleDownDelayMs / TICK_MS);
   });
 });
+
+/** Deterministic noise in [-1, 1). */
+function noise(seed: number): () => number {
+  const random = seededRandom(seed);
+  return () => random() * 2 - 1;
+}

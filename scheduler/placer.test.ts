@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom as random } from "../test/support/seeded-random.ts";
 import { type Assignment, type Demand, type NodeView, type Placement, type PlaceOptions, place } from "./placer.ts";
 
 type PlaceFn = (
@@ -36,17 +37,6 @@ const assignment = (plain: Record<string, Record<string, number>>): Assignment =
 
 const plainOf = (a: Assignment): Record<string, Record<string, number>> =>
   Object.fromEntries([...a].map(([fn, replicas]) => [fn, Object.fromEntries(replicas)]));
-
-/** Deterministic numbers in [0, 1): mulberry32 with a fixed seed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** The rules every placement strategy must keep; one suite, run against each implementation. */
 function runPlacementSuite(name: string, placeWith: PlaceFn): void {

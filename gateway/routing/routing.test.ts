@@ -1,19 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { FunctionLoad, LoadReport } from "../../protocol/index.ts";
+import { seededRandom } from "../../test/support/seeded-random.ts";
 import { type Endpoint, loadOf } from "./endpoint.ts";
 import { DEFAULT_POLICY, POLICY_NAMES, parsePolicyName, policyFactory } from "./policies.ts";
 import { Router } from "./router.ts";
-
-/** A deterministic PRNG (mulberry32), so random policies are testable. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const endpoint = (executor: string, capacity = 32): Endpoint => ({
   executor,
@@ -27,18 +17,18 @@ const endpoint = (executor: string, capacity = 32): Endpoint => ({
 
 describe.each(POLICY_NAMES)("routing policy %s (conformance)", (name) => {
   it("always picks one of the candidates", () => {
-    const policy = policyFactory(name, seeded(1))();
+    const policy = policyFactory(name, seededRandom(1))();
     const candidates = [endpoint("a"), endpoint("b"), endpoint("c")];
     for (let i = 0; i < 1_000; i++) expect(candidates).toContain(policy.pick(candidates));
   });
 
   it("picks the only candidate when there is one", () => {
     const only = endpoint("a");
-    expect(policyFactory(name, seeded(2))().pick([only])).toBe(only);
+    expect(policyFactory(name, seededRandom(2))().pick([only])).toBe(only);
   });
 
   it("uses every equally loaded candidate", () => {
-    const policy = policyFactory(name, seeded(3))();
+    const policy = policyFactory(name, seededRandom(3))();
     const candidates = [endpoint("a"), endpoint("b"), endpoint("c")];
     const seen = new Set<string>();
     for (let i = 0; i < 300; i++) {
@@ -52,9 +42,9 @@ describe.each(POLICY_NAMES)("routing policy %s (conformance)", (name) => {
 
   it("keeps requests in flight balanced when each request is counted until it ends", () => {
     // 3 endpoints, 96 concurrent requests: a closed loop, as a load generator with 96 connections.
-    const policy = policyFactory(name, seeded(4))();
+    const policy = policyFactory(name, seededRandom(4))();
     const candidates = [endpoint("a"), endpoint("b"), endpoint("c")];
-    const random = seeded(5);
+    const random = seededRandom(5);
     const inFlight: Endpoint[] = [];
     let worst = 0;
     for (let step = 0; step < 5_000; step++) {
@@ -85,14 +75,14 @@ describe("routing policies that look at load", () => {
   });
 
   it("p2c never picks the more loaded of the two it looked at", () => {
-    const policy = policyFactory("p2c", seeded(6))();
+    const policy = policyFactory("p2c", seededRandom(6))();
     const idle = endpoint("a");
     const busy = { ...endpoint("b"), others: 100 };
     for (let i = 0; i < 100; i++) expect(policy.pick([idle, busy])).toBe(idle);
   });
 
   it("weighted sends in proportion to capacity", () => {
-    const policy = policyFactory("weighted", seeded(7))();
+    const policy = policyFactory("weighted", seededRandom(7))();
     const big = endpoint("a", 96);
     const small = endpoint("b", 32);
     let toBig = 0;
