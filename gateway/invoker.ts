@@ -121,7 +121,14 @@ export class Invoker {
       endpoint.local++;
       try {
         const msg = await this.#mux.request(endpoint.subject, body, { headers, timeoutMs, group: endpoint.executor });
-        return { invocationId, reply: decodeReply(msg) };
+        const reply = decodeReply(msg);
+        // The pool was being unloaded as the request arrived: it did not run, so another executor may take it.
+        if (!reply.ok && reply.code === "ERR_NO_CAPACITY" && staleEndpoints < MAX_STALE_ENDPOINTS) {
+          staleEndpoints++;
+          this.router.drop(record.name, endpoint);
+          continue;
+        }
+        return { invocationId, reply };
       } catch (err) {
         if (!(err instanceof NoReplyError)) throw err;
         switch (err.reason) {

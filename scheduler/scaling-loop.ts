@@ -20,6 +20,8 @@ export interface ScalingLoopOptions {
   /** Defaults for every function's scaling (per-function fields come from its record). */
   readonly scaleDefaults?: Partial<ScaleSpec>;
   readonly maxIsolatesPerReplica?: number;
+  /** The clock commands are stamped with when they complete (injected for tests). */
+  readonly now?: () => number;
 }
 
 /** A decision with when it was taken, for status pages. */
@@ -185,8 +187,9 @@ export class ScalingLoop {
     if (isolates > 0) this.intended.set(fn, executor, { node, isolates, confirmedAt: null });
     const done = this.#options.nodes.assign(node, fn, executor, isolates, epoch).then(
       () => {
-        if (isolates > 0) this.intended.set(fn, executor, { node, isolates, confirmedAt: Date.now() });
-        else this.intended.unloaded(fn, executor, Date.now());
+        const at = (this.#options.now ?? Date.now)();
+        if (isolates > 0) this.intended.set(fn, executor, { node, isolates, confirmedAt: at });
+        else this.intended.unloaded(fn, executor, at);
         return executor;
       },
       (err: HearthError) => {

@@ -81,6 +81,7 @@ export class Scheduler {
       keepAlive: options.keepAlive ?? hazardHistogram(),
       log: this.#log,
       scaleDefaults: options.scaleDefaults,
+      now: this.#now,
     });
   }
 
