@@ -56,6 +56,7 @@ export class Scheduler {
   readonly #now: () => number;
   readonly #options: SchedulerOptions;
   readonly #loop: ScalingLoop;
+  readonly #nodes: NodeClient;
   readonly #subscriptions: Subscription[] = [];
   #leaderSubscriptions: Subscription[] = [];
   #lease: LeaderLease | null = null;
@@ -75,9 +76,10 @@ export class Scheduler {
     this.#nc = options.nc;
     this.#log = (options.log ?? silentLogger()).child({ schedulerId: this.id });
     this.#now = options.now ?? Date.now;
+    this.#nodes = new NodeClient(options.nc);
     this.#loop = new ScalingLoop({
       view: this.view,
-      nodes: new NodeClient(options.nc),
+      nodes: this.#nodes,
       keepAlive: options.keepAlive ?? hazardHistogram(),
       log: this.#log,
       scaleDefaults: options.scaleDefaults,
@@ -247,7 +249,7 @@ export class Scheduler {
       if (!isExecutorId(node)) throw new HearthError("ERR_BAD_REQUEST", "node must be a node id");
       if (!this.view.nodes(this.#now()).some((n) => n.beat.id === node))
         throw new HearthError("ERR_NOT_FOUND", `No node ${node}`);
-      await new NodeClient(this.#nc).drain(node, this.#lease?.epoch ?? 0);
+      await this.#nodes.drain(node, this.#lease?.epoch ?? 0);
       msg.respond(JSON.stringify({ ok: true }));
     } catch (err) {
       msg.respond(JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message }));
