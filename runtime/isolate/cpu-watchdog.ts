@@ -3,23 +3,27 @@ import type ivm from "isolated-vm";
 /** How often CPU use is checked while anything runs: a breach is caught within about this. */
 export const DEFAULT_TICK_MS = 10;
 
-interface Watch {
+interface Watched {
   readonly isolate: ivm.Isolate;
-  readonly startCpuNs: bigint;
   readonly budgetNs: bigint;
-  /** Invocations in flight in the same isolate when checked; the budget scales with them. */
-  readonly inFlight: () => number;
-  readonly onBreach: () => void;
+  /** isolate.cpuTime when the isolate last made progress (an invocation began on an idle isolate, or one ended). */
+  sinceNs: bigint;
+  readonly breaches: Set<() => void>;
 }
 
 /**
  * Enforces CPU time per invocation from the host. isolated-vm's `timeout` covers only the synchronous
  * part of a call (research/isolated-vm.md §0.3), so one timer polls `isolate.cpuTime`, which advances
- * while the isolate runs on a pool thread, for every invocation in flight. CPU is counted per isolate:
- * with several invocations in flight in one isolate, they share a budget of `cpuMs × in flight`.
+ * while the isolate runs on a pool thread.
+ *
+ * CPU is counted per isolate since its last progress: each invocation that ends resets the count.
+ * Calls into one isolate run one at a time, so counting from when a call was *made* charged a queued
+ * call for the CPU of every call ahead of it: at ~2 ms of CPU per request and a 50 ms limit, 844 of a
+ * step test's requests failed with ERR_FUNCTION_CPU_TIME while none used more than 3 ms. A runaway
+ * invocation still breaches: while it spins, no other invocation in its isolate can end.
  */
 export class CpuWatchdog {
-  readonly #watches = new Set<Watch>();
+  readonly #isolates = new Map<ivm.Isolate, Watched>();
   readonly #tickMs: number;
   #timer: NodeJS.Timeout | null = null;
 
@@ -28,28 +32,32 @@ export class CpuWatchdog {
   }
 
   /** Watches one invocation; call the returned function when it ends. */
-  watch(isolate: ivm.Isolate, cpuMs: number, inFlight: () => number, onBreach: () => void): () => void {
-    const entry: Watch = {
-      isolate,
-      startCpuNs: isolate.cpuTime,
-      budgetNs: BigInt(Math.round(cpuMs * 1e6)),
-      inFlight,
-      onBreach,
-    };
-    this.#watches.add(entry);
+  watch(isolate: ivm.Isolate, cpuMs: number, onBreach: () => void): () => void {
+    let watched = this.#isolates.get(isolate);
+    if (!watched) {
+      watched = { isolate, budgetNs: BigInt(Math.round(cpuMs * 1e6)), sinceNs: isolate.cpuTime, breaches: new Set() };
+      this.#isolates.set(isolate, watched);
+    }
+    const entry = watched;
+    // A fresh function per call, so two invocations with the same callback are counted apart.
+    const breach = () => onBreach();
+    entry.breaches.add(breach);
     // One interval for the executor's life, not one per busy spell: requests arriving one at a time
     // would otherwise create and clear a timer each. unref: it never keeps the process alive.
     this.#timer ??= setInterval(this.#check, this.#tickMs).unref();
     return () => {
-      this.#watches.delete(entry);
+      entry.breaches.delete(breach);
+      if (entry.breaches.size === 0) this.#isolates.delete(isolate);
+      else if (!isolate.isDisposed) entry.sinceNs = isolate.cpuTime;
     };
   }
 
   readonly #check = (): void => {
-    for (const watch of this.#watches) {
-      if (watch.isolate.isDisposed) continue;
-      const used = watch.isolate.cpuTime - watch.startCpuNs;
-      if (used > watch.budgetNs * BigInt(Math.max(1, watch.inFlight()))) watch.onBreach();
+    for (const watched of this.#isolates.values()) {
+      if (watched.isolate.isDisposed) continue;
+      if (watched.isolate.cpuTime - watched.sinceNs > watched.budgetNs) {
+        for (const breach of [...watched.breaches]) breach();
+      }
     }
   };
 }

@@ -197,6 +197,30 @@ describe("function isolate: failures become coded outcomes", () => {
     expect(out.ok && text(out.body)).toBe("waited");
   });
 
+  it("calls queued behind others in one isolate are charged only their own CPU", async () => {
+    // 40 calls of ~4 ms CPU each, all in flight at once: 160 ms of CPU in one isolate under a 20 ms limit.
+    const { isolate } = await start(
+      `export default { fetch() { const end = Date.now() + 4; while (Date.now() < end) {} return new Response("done"); } };`,
+      { cpuMs: 20, timeoutMs: 5_000 },
+    );
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => isolate.invoke(String(i), requestJson(), null)),
+    );
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    expect(isolate.disposed).toBe(false);
+  });
+
+  it("a runaway call among healthy ones in the same isolate still hits the CPU limit", async () => {
+    const { isolate } = await start(
+      `export default { async fetch(request) { if (new URL(request.url).pathname === "/spin") { while (true) {} } await new Promise((r) => setTimeout(r, 5)); return new Response("ok"); } };`,
+      { cpuMs: 30, timeoutMs: 5_000 },
+    );
+    const healthy = Array.from({ length: 5 }, (_, i) => isolate.invoke(String(i), requestJson(), null));
+    const spinning = await isolate.invoke("spin", requestJson("http://fn.test/spin"), null);
+    expect(spinning).toMatchObject({ ok: false, code: "ERR_FUNCTION_CPU_TIME" });
+    await Promise.all(healthy);
+  });
+
   it("a function that never answers hits the wall-clock timeout, ERR_FUNCTION_TIMEOUT, and is disposed", async () => {
     const { isolate } = await start(`export default { fetch() { return new Promise(() => {}); } };`, {
       timeoutMs: 150,

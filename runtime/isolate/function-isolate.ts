@@ -142,12 +142,7 @@ export class FunctionIsolate {
     if (this.disposed) return { ok: false, code: "ERR_INTERNAL", message: "isolate already disposed" };
     this.#inFlight++;
     this.#invocations++;
-    const unwatch = this.#watchdog.watch(
-      this.#isolate,
-      this.fn.cpuMs,
-      () => this.#inFlight,
-      () => this.dispose("ERR_FUNCTION_CPU_TIME"),
-    );
+    const unwatch = this.#watchdog.watch(this.#isolate, this.fn.cpuMs, () => this.dispose("ERR_FUNCTION_CPU_TIME"));
     // One resolver per call, dropped when the call ends: racing a promise that lives as long as the
     // isolate would keep every call's result reachable from it (measured: 200 × 1 MB kept 200 MB).
     const disposal = Promise.withResolvers<"disposed">();
