@@ -28,7 +28,7 @@ export interface ClusterStatus {
     readonly warm: number;
     readonly nodes: readonly string[];
     readonly inFlight: number;
-    /** Requests held on the cold path. */
+    /** Requests held on the cold path now (waiting for a pool to be placed). */
     readonly queued: number;
     readonly panic: boolean;
     readonly reason: string;

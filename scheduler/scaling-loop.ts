@@ -87,6 +87,11 @@ export class ScalingLoop {
     else this.#held.delete(fn);
   }
 
+  /** Requests gateways hold for `fn` on the cold path now. */
+  held(fn: string): number {
+    return this.#held.get(fn) ?? 0;
+  }
+
   decision(fn: string): FunctionDecision | undefined {
     return this.#decisions.get(fn);
   }

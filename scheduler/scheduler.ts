@@ -110,7 +110,11 @@ export class Scheduler {
       }),
       this.#subscribe(SUBJECTS.load, (msg) => {
         const report = parseLoadReport(msg.data);
-        if (report) this.view.observeReport(report, this.#now());
+        if (!report) return;
+        this.view.observeReport(report, this.#now());
+        // A saturated pool (twice its target in flight) is decided now, not at the next tick.
+        const saturated = report.functions.some((f) => f.inFlight >= 2 * Math.max(1, f.isolates) * f.concurrency);
+        if (saturated && this.isLeader) void this.poke();
       }),
       this.#subscribe(SUBJECTS.executorLost, (msg) => {
         const lost = parseExecutorLost(msg.data);

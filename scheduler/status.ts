@@ -33,7 +33,7 @@ export function statusOf(
         warm: load?.isolates ?? 0,
         nodes: [...new Set([...(replicas?.values() ?? [])].map((r) => r.node))].sort(),
         inFlight: load?.inFlight ?? 0,
-        queued: Math.max(0, (decision?.concurrency ?? 0) - (load?.inFlight ?? 0)),
+        queued: loop.held(name),
         panic: decision?.panic ?? false,
         reason: decision?.reason ?? "",
       };
