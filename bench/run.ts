@@ -11,7 +11,13 @@
  * 6. isolation: hello world's p99 while a neighbour on the same worker loops forever, against its baseline
  *
  * Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (200), BENCH_DENSITY (500),
- * BENCH_PARTS (all of "warm,runtime,cold,density,isolation"; e.g. BENCH_PARTS=cold for cold starts alone).
+ * BENCH_PARTS (all of "warm,runtime,cold,density,isolation,keepalive,routing,scaling,placement"; e.g.
+ * BENCH_PARTS=cold for cold starts alone).
+ *
+ * 7. keep-alive: the Azure 2019 trace replayed in virtual time against each policy (bench/keepalive-replay.ts, ~5 s)
+ * Cluster parts, on 3 worker processes + a scheduler (3–12 min each at 3 rounds; BENCH_ROUNDS=1 for a
+ * quick look): 8. "routing" (bench/routing.ts), 9. "scaling" (bench/scaling.ts), 10. "placement"
+ * (bench/placement.ts). Each also runs alone: `node bench/routing.ts`.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -21,7 +27,10 @@ import { fileURLToPath } from "node:url";
 import { buildBundle, HearthClient } from "../sdk/index.ts";
 import { startDevCluster } from "../test/support/cli.ts";
 import { childPids, cpuMicros, processTree } from "../test/support/proc.ts";
+import { runPlacement } from "./placement.ts";
+import { runRouting } from "./routing.ts";
 import { measureRuntimeOnly } from "./runtime-only.ts";
+import { runScaling } from "./scaling.ts";
 import { processLabel, startNodeHttp, startWorkerd, type Target, waitForHttp } from "./targets.ts";
 import { type LoadResult, runWrk } from "./wrk.ts";
 
@@ -31,7 +40,19 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const COLD_FUNCTIONS = Number(process.env.BENCH_COLD_FUNCTIONS ?? 200);
 const DENSITY_ISOLATES = Number(process.env.BENCH_DENSITY ?? 500);
 const WARMUP_SECONDS = 3;
-const PARTS = new Set((process.env.BENCH_PARTS ?? "warm,runtime,cold,density,isolation").split(","));
+const PARTS = new Set(
+  (process.env.BENCH_PARTS ?? "warm,runtime,cold,density,isolation,keepalive,routing,scaling,placement").split(","),
+);
+/** Parts that run on their own (not against the peers). */
+const CLUSTER_PARTS: Record<string, () => Promise<string>> = {
+  keepalive: async () =>
+    execFileSync(process.execPath, [join(ROOT, "bench/keepalive-replay.ts"), "--seeds=1,2,3,4,5"], {
+      encoding: "utf8",
+    }),
+  scaling: runScaling,
+  routing: runRouting,
+  placement: runPlacement,
+};
 
 interface Sample extends LoadResult {
   readonly cpuMicrosPerRequest: number;
@@ -147,6 +168,11 @@ function table(title: string, rows: Array<Record<string, string | number>>): str
 }
 
 async function main(): Promise<void> {
+  if ([...PARTS].some((part) => !(part in CLUSTER_PARTS))) await measurePeers();
+  for (const [part, run] of Object.entries(CLUSTER_PARTS)) if (PARTS.has(part)) console.log(`\n${await run()}\n`);
+}
+
+async function measurePeers(): Promise<void> {
   try {
     execFileSync("wrk", ["--version"], { stdio: "ignore" });
   } catch (err) {
