@@ -16,11 +16,12 @@ interface Watched {
  * part of a call (research/isolated-vm.md §0.3), so one timer polls `isolate.cpuTime`, which advances
  * while the isolate runs on a pool thread.
  *
- * CPU is counted per isolate since its last progress: each invocation that ends resets the count.
- * Calls into one isolate run one at a time, so counting from when a call was *made* charged a queued
- * call for the CPU of every call ahead of it: at ~2 ms of CPU per request and a 50 ms limit, 844 of a
- * step test's requests failed with ERR_FUNCTION_CPU_TIME while none used more than 3 ms. A runaway
- * invocation still breaches: while it spins, no other invocation in its isolate can end.
+ * CPU is counted per isolate since its last progress (an invocation ending resets the count), against
+ * `cpuMs ×` the invocations in flight there: they may all have run since. Calls into one isolate run
+ * one at a time, so counting from when a call was *made* charged a queued call for the CPU of every
+ * call ahead of it: at ~2 ms of CPU per request and a 50 ms limit, 844 of a step test's requests
+ * failed with ERR_FUNCTION_CPU_TIME while none used more than 3 ms. A runaway invocation still
+ * breaches: while it spins, no other invocation in its isolate can end.
  */
 export class CpuWatchdog {
   readonly #isolates = new Map<ivm.Isolate, Watched>();
@@ -55,7 +56,9 @@ export class CpuWatchdog {
   readonly #check = (): void => {
     for (const watched of this.#isolates.values()) {
       if (watched.isolate.isDisposed) continue;
-      if (watched.isolate.cpuTime - watched.sinceNs > watched.budgetNs) {
+      // Every invocation in flight may have run since the last one ended: they share their budgets.
+      const budgetNs = watched.budgetNs * BigInt(Math.max(1, watched.breaches.size));
+      if (watched.isolate.cpuTime - watched.sinceNs > budgetNs) {
         for (const breach of [...watched.breaches]) breach();
       }
     }
