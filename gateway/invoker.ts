@@ -1,15 +1,19 @@
+import { randomUUID } from "node:crypto";
 import { type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import {
   decodeReply,
   type ErrorCode,
   encodeInvocation,
   type FunctionRecord,
+  type GatewayLoadReport,
   HearthError,
   type InvocationReply,
   isErrorCode,
+  LOAD_REPORT_INTERVAL_MS,
   type Logger,
   parseExecutorLost,
   parseLoadReport,
+  Reporter,
   type RequestHead,
   SingleFlight,
   SUBJECTS,
@@ -38,6 +42,8 @@ export interface InvokerOptions {
   readonly policy?: PolicyName;
   /** When a scheduler leader was last heard (ms): a cold request waits out a leader failover. */
   readonly leaderHeardAt?: () => number;
+  /** This gateway's id in its load reports. */
+  readonly id?: string;
 }
 
 /** A leader heard this recently is probably being replaced: cold requests wait for the new one. */
@@ -66,6 +72,9 @@ export class Invoker {
   readonly #activations = new SingleFlight<string, void>();
   readonly #subscriptions: Subscription[];
   readonly #leaderHeardAt: () => number;
+  /** Requests outstanding per function (sent or held, not yet answered), reported to the scheduler. */
+  readonly #outstanding = new Map<string, number>();
+  readonly #reporter: Reporter;
   #connected = true;
 
   constructor(options: InvokerOptions) {
@@ -73,6 +82,19 @@ export class Invoker {
     this.#log = options.log;
     this.router = new Router({ policy: options.policy });
     this.#leaderHeardAt = options.leaderHeardAt ?? (() => 0);
+    const id = options.id ?? randomUUID().slice(0, 8);
+    this.#reporter = new Reporter({
+      publish: (json) => {
+        if (!options.nc.isClosed()) options.nc.publish(SUBJECTS.gatewayLoad, json);
+      },
+      build: (seq): GatewayLoadReport => ({
+        gateway: id,
+        seq,
+        intervalMs: LOAD_REPORT_INTERVAL_MS,
+        functions: [...this.#outstanding].map(([name, outstanding]) => ({ name, outstanding })),
+      }),
+    });
+    this.#reporter.start();
     this.#subscriptions = [
       options.nc.subscribe(SUBJECTS.load, {
         callback: (err, msg) => {
@@ -99,6 +121,20 @@ export class Invoker {
   }
 
   async invoke(record: FunctionRecord, head: RequestHead, body: Uint8Array): Promise<InvokeResult> {
+    const name = record.name;
+    this.#outstanding.set(name, (this.#outstanding.get(name) ?? 0) + 1);
+    this.#reporter.changed();
+    try {
+      return await this.#invoke(record, head, body);
+    } finally {
+      const left = (this.#outstanding.get(name) ?? 1) - 1;
+      if (left > 0) this.#outstanding.set(name, left);
+      else this.#outstanding.delete(name);
+      this.#reporter.changed();
+    }
+  }
+
+  async #invoke(record: FunctionRecord, head: RequestHead, body: Uint8Array): Promise<InvokeResult> {
     const invocationId = nuid.next();
     const fail = (code: ErrorCode, message: string): InvokeResult => ({
       invocationId,
@@ -206,6 +242,7 @@ export class Invoker {
 
   /** Fails requests still waiting for a reply (the gateway is shutting down). */
   close(): void {
+    this.#reporter.stop();
     for (const sub of this.#subscriptions) sub.unsubscribe();
     this.#mux.close();
   }

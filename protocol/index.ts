@@ -24,18 +24,21 @@ export {
   encodeResponseHeaders,
 } from "./invocation.ts";
 export { LIMITS } from "./limits.ts";
-export type { ExecutorLost, FunctionLoad, LoadReport } from "./load-report.ts";
+export type { ExecutorLost, FunctionLoad, GatewayLoadReport, LoadReport } from "./load-report.ts";
 export {
   isExecutorId,
   LOAD_REPORT_INTERVAL_MS,
   LOAD_REPORT_MIN_GAP_MS,
   LOAD_REPORT_STALE_MS,
   parseExecutorLost,
+  parseGatewayLoadReport,
   parseLoadReport,
 } from "./load-report.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger, silentLogger } from "./logger.ts";
 export { validateFunctionName } from "./names.ts";
+export type { ReporterOptions } from "./reporter.ts";
+export { Reporter } from "./reporter.ts";
 export { SingleFlight } from "./single-flight.ts";
 export { BUCKETS, HEADERS, QUEUE_GROUPS, SUBJECTS } from "./subjects.ts";
 export { terminate } from "./terminate.ts";

@@ -31,6 +31,19 @@ export interface LoadReport {
   readonly functions: readonly FunctionLoad[];
 }
 
+/**
+ * What a gateway publishes on SUBJECTS.gatewayLoad, like an executor's report: the requests it has
+ * outstanding per function (sent and not yet answered, or held on the cold path). Requests in transit
+ * are demand the executors cannot see: with 200 clients on a busy machine, executors saw ~150 in flight.
+ */
+export interface GatewayLoadReport {
+  readonly gateway: string;
+  readonly seq: number;
+  readonly intervalMs: number;
+  /** Functions with requests outstanding; a function absent has none. */
+  readonly functions: readonly { readonly name: string; readonly outstanding: number }[];
+}
+
 /** The executor's periodic report interval: a silent executor is noticed within a few of them. */
 export const LOAD_REPORT_INTERVAL_MS = 500;
 /** Reports on change are at most this frequent (the 100–250 ms). */
@@ -78,6 +91,19 @@ export function parseLoadReport(data: Uint8Array): LoadReport | null {
       return null;
   }
   return report as LoadReport;
+}
+
+/** Reads a gateway's load report; null for anything malformed. */
+export function parseGatewayLoadReport(data: Uint8Array): GatewayLoadReport | null {
+  const report = parseJson(data) as Partial<GatewayLoadReport> | null;
+  const valid =
+    report &&
+    isExecutorId(report.gateway) &&
+    isCount(report.seq) &&
+    isCount(report.intervalMs) &&
+    Array.isArray(report.functions) &&
+    report.functions.every((f) => typeof f?.name === "string" && isCount(f.outstanding));
+  return valid ? (report as GatewayLoadReport) : null;
 }
 
 /** Reads an executor-lost notice; null for anything malformed. */

@@ -11,6 +11,8 @@ export const SUBJECTS = {
   invoke: (executorId: string, fn: string) => `hearth.x.${executorId}.${fn}`,
   /** Executor → gateways, scheduler: per-function load, on change (≤ 5/s) and every report interval. */
   load: "hearth.load",
+  /** Gateway → scheduler: requests outstanding per function, on change (≤ 10/s) and every 500 ms. */
+  gatewayLoad: "hearth.gateway.load",
   /** Worker → gateways, scheduler: "this executor is gone"; its in-flight requests fail at once. */
   executorLost: "hearth.executor.lost",
   /** Gateway → scheduler: "no warm capacity for this function, place it". Request/reply. */

@@ -1,4 +1,4 @@
-import type { FunctionLoad, LoadReport, WorkerHeartbeat } from "../protocol/index.ts";
+import type { FunctionLoad, GatewayLoadReport, LoadReport, WorkerHeartbeat } from "../protocol/index.ts";
 import type { NodeView } from "./placer.ts";
 
 export interface ClusterViewOptions {
@@ -10,6 +10,7 @@ export interface ClusterViewOptions {
 
 /** One function's load summed over the cluster, from the latest report of each live executor. */
 export interface FunctionObservation {
+  /** Requests in flight: the larger of what executors run and what gateways have outstanding. */
   readonly inFlight: number;
   /** Isolates warm now. */
   readonly isolates: number;
@@ -43,6 +44,7 @@ const DEFAULT_EXECUTOR_STALE_MS = 2_000;
 export class ClusterView {
   readonly #nodes = new Map<string, { beat: WorkerHeartbeat; seenAt: number }>();
   readonly #executors = new Map<string, ExecutorReport>();
+  readonly #gateways = new Map<string, { report: GatewayLoadReport; seenAt: number }>();
   readonly #nodeLostAfterMs: number;
   readonly #executorStaleMs: number;
 
@@ -61,6 +63,11 @@ export class ClusterView {
     if (report.functions.length === 0 && known)
       this.#executors.delete(report.executor); // its last word
     else this.#executors.set(report.executor, { report, seenAt: now });
+  }
+
+  observeGatewayLoad(report: GatewayLoadReport, now: number): void {
+    const known = this.#gateways.get(report.gateway);
+    if (!known || known.report.seq < report.seq) this.#gateways.set(report.gateway, { report, seenAt: now });
   }
 
   observeExecutorLost(executor: string): void {
@@ -107,6 +114,20 @@ export class ClusterView {
         }
         add(fn, load, executor);
       }
+    }
+    // Requests in transit (HTTP, NATS, queues) are demand too: a gateway sees them, executors do not.
+    const outstanding = new Map<string, number>();
+    for (const [gateway, { report, seenAt }] of this.#gateways) {
+      if (now - seenAt > this.#executorStaleMs) {
+        this.#gateways.delete(gateway);
+        continue;
+      }
+      for (const f of report.functions) outstanding.set(f.name, (outstanding.get(f.name) ?? 0) + f.outstanding);
+    }
+    for (const [name, count] of outstanding) {
+      const fn = result.get(name);
+      if (fn) fn.inFlight = Math.max(fn.inFlight, count);
+      else result.set(name, { inFlight: count, isolates: 0, invocations: 0, replicas: new Map() });
     }
     return result;
   }

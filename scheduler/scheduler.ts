@@ -8,6 +8,7 @@ import {
   isExecutorId,
   type Logger,
   parseExecutorLost,
+  parseGatewayLoadReport,
   parseHeartbeat,
   parseLoadReport,
   QUEUE_GROUPS,
@@ -115,6 +116,10 @@ export class Scheduler {
         // A saturated pool (twice its target in flight) is decided now, not at the next tick.
         const saturated = report.functions.some((f) => f.inFlight >= 2 * Math.max(1, f.isolates) * f.concurrency);
         if (saturated && this.isLeader) void this.poke();
+      }),
+      this.#subscribe(SUBJECTS.gatewayLoad, (msg) => {
+        const report = parseGatewayLoadReport(msg.data);
+        if (report) this.view.observeGatewayLoad(report, this.#now());
       }),
       this.#subscribe(SUBJECTS.executorLost, (msg) => {
         const lost = parseExecutorLost(msg.data);

@@ -10,7 +10,10 @@ import {
   type FunctionStore,
   HearthError,
   LIMITS,
+  LOAD_REPORT_INTERVAL_MS,
+  type LoadReport,
   type Logger,
+  Reporter,
   SingleFlight,
   SUBJECTS,
   silentLogger,
@@ -26,7 +29,6 @@ import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import { BundleCache } from "./bundle-cache.ts";
 import { FunctionPool } from "./function-pool.ts";
-import { LoadReporter } from "./load-reporter.ts";
 
 export interface ExecutorOptions {
   readonly nc: NatsConnection;
@@ -106,20 +108,27 @@ export class Executor {
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
   #watch: { stop(): void } | null = null;
-  readonly #reporter: LoadReporter;
+  readonly #reporter: Reporter;
 
   constructor(options: ExecutorOptions) {
     this.id = options.id;
     this.#nc = options.nc;
-    this.#reporter = new LoadReporter({
+    const report = (seq: number, functions: FunctionLoad[]): LoadReport => ({
       node: options.node,
       executor: options.id,
       pid: process.pid,
+      seq,
+      intervalMs: options.reportIntervalMs ?? LOAD_REPORT_INTERVAL_MS,
+      functions,
+    });
+    this.#reporter = new Reporter({
       intervalMs: options.reportIntervalMs,
       publish: (json) => {
         if (!this.#nc.isClosed()) this.#nc.publish(SUBJECTS.load, json);
       },
-      snapshot: () => this.#loadSnapshot(),
+      build: (seq) => report(seq, this.#loadSnapshot()),
+      // The last word says "nothing here", so gateways drop these routes before the subscriptions go.
+      farewell: (seq) => report(seq, []),
     });
     this.#store = options.store;
     this.#bundles = new BundleCache(options.store);

@@ -1,29 +1,24 @@
-import {
-  type FunctionLoad,
-  LOAD_REPORT_INTERVAL_MS,
-  LOAD_REPORT_MIN_GAP_MS,
-  type LoadReport,
-} from "../../protocol/index.ts";
+import { LOAD_REPORT_INTERVAL_MS, LOAD_REPORT_MIN_GAP_MS } from "./load-report.ts";
 
-export interface LoadReporterOptions {
-  readonly node: string;
-  readonly executor: string;
-  readonly pid: number;
-  /** Sends one report (JSON) on SUBJECTS.load. */
+export interface ReporterOptions {
+  /** Sends one report (the JSON of `build(seq)`). */
   readonly publish: (json: string) => void;
-  /** The load of every function held now. */
-  readonly snapshot: () => FunctionLoad[];
+  /** The report to send now; `seq` grows with every report, so receivers can drop reordered ones. */
+  readonly build: (seq: number) => object;
+  /** The last report, sent by stop(): "nothing here any more". */
+  readonly farewell?: (seq: number) => object;
   readonly intervalMs?: number;
   readonly minGapMs?: number;
 }
 
 /**
- * Publishes an executor's load: every `intervalMs` (so silence means trouble), and soon after any
+ * Publishes a component's load: every `intervalMs` (so silence means trouble), and soon after any
  * change, coalesced to at most one report per `minGapMs`. `changed()` is on the invocation hot path:
- * it costs a flag test unless a report is due.
+ * it costs a flag test unless a report is due. Executors report their pools, gateways the requests
+ * they have outstanding per function.
  */
-export class LoadReporter {
-  readonly #options: LoadReporterOptions;
+export class Reporter {
+  readonly #options: ReporterOptions;
   readonly #intervalMs: number;
   readonly #minGapMs: number;
   #seq = 0;
@@ -32,7 +27,7 @@ export class LoadReporter {
   #ticker: NodeJS.Timeout | null = null;
   #stopped = false;
 
-  constructor(options: LoadReporterOptions) {
+  constructor(options: ReporterOptions) {
     this.#options = options;
     this.#intervalMs = options.intervalMs ?? LOAD_REPORT_INTERVAL_MS;
     this.#minGapMs = options.minGapMs ?? LOAD_REPORT_MIN_GAP_MS;
@@ -63,20 +58,15 @@ export class LoadReporter {
       this.#pending = null;
     }
     this.#lastSentMs = performance.now();
-    this.#options.publish(JSON.stringify(this.#report(this.#options.snapshot())));
+    this.#options.publish(JSON.stringify(this.#options.build(++this.#seq)));
   }
 
-  /** Stops reporting; the last report says "nothing here", so routes go before the subscriptions do. */
+  /** Stops reporting, after a farewell report if there is one. Idempotent. */
   stop(): void {
     if (this.#stopped) return;
-    this.#options.publish(JSON.stringify(this.#report([])));
+    if (this.#options.farewell) this.#options.publish(JSON.stringify(this.#options.farewell(++this.#seq)));
     this.#stopped = true;
     if (this.#pending) clearTimeout(this.#pending);
     if (this.#ticker) clearInterval(this.#ticker);
-  }
-
-  #report(functions: FunctionLoad[]): LoadReport {
-    const { node, executor, pid } = this.#options;
-    return { node, executor, pid, seq: ++this.#seq, intervalMs: this.#intervalMs, functions };
   }
 }
