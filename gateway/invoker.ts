@@ -121,17 +121,19 @@ export class Invoker {
   }
 
   async invoke(record: FunctionRecord, head: RequestHead, body: Uint8Array): Promise<InvokeResult> {
-    const name = record.name;
-    this.#outstanding.set(name, (this.#outstanding.get(name) ?? 0) + 1);
-    this.#reporter.changed();
+    this.#countOutstanding(record.name, 1);
     try {
       return await this.#invoke(record, head, body);
     } finally {
-      const left = (this.#outstanding.get(name) ?? 1) - 1;
-      if (left > 0) this.#outstanding.set(name, left);
-      else this.#outstanding.delete(name);
-      this.#reporter.changed();
+      this.#countOutstanding(record.name, -1);
     }
+  }
+
+  #countOutstanding(name: string, delta: number): void {
+    const count = (this.#outstanding.get(name) ?? 0) + delta;
+    if (count > 0) this.#outstanding.set(name, count);
+    else this.#outstanding.delete(name);
+    this.#reporter.changed();
   }
 
   async #invoke(record: FunctionRecord, head: RequestHead, body: Uint8Array): Promise<InvokeResult> {

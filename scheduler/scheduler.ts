@@ -113,8 +113,8 @@ export class Scheduler {
         const report = parseLoadReport(msg.data);
         if (!report) return;
         this.view.observeReport(report, this.#now());
-        // A saturated pool (twice its target in flight) is decided now, not at the next tick.
-        const saturated = report.functions.some((f) => f.inFlight >= 2 * Math.max(1, f.isolates) * f.concurrency);
+        // A saturated pool (twice what it was assigned for in flight) is decided now, not at the next tick.
+        const saturated = report.functions.some((f) => f.inFlight >= 2 * Math.max(1, f.maxIsolates) * f.concurrency);
         if (saturated && this.isLeader) void this.poke();
       }),
       this.#subscribe(SUBJECTS.gatewayLoad, (msg) => {
