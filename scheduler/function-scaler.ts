@@ -1,7 +1,10 @@
+import { LOAD_REPORT_INTERVAL_MS } from "../protocol/index.ts";
 import { decideScale, initialScaleState, type ScaleDecision, type ScaleSpec, type ScaleState } from "./autoscaler.ts";
 import type { FunctionObservation } from "./cluster-view.ts";
 import type { KeepAlivePolicy } from "./keep-alive.ts";
 
+/** How long a function must look quiet before an idle period starts: one executor report interval. */
+const IDLE_DEBOUNCE_MS = LOAD_REPORT_INTERVAL_MS;
 /** Long enough to never scale to zero on its own: the keep-alive policy decides that instead. */
 const FOREVER_MS = Number.MAX_SAFE_INTEGER;
 
@@ -24,6 +27,8 @@ export class FunctionScaler {
   #invocations = 0;
   /** When the current idle period began; null while busy, or before the first arrival. */
   #idleSince: number | null = null;
+  /** When nothing was last seen in flight, while that is too recent to call an idle period. */
+  #quietSince: number | null = null;
   #everActive = false;
   #last: FunctionDecision | null = null;
 
@@ -59,11 +64,21 @@ export class FunctionScaler {
       this.#keepAlive.observeArrival(now);
       this.#everActive = true;
       this.#idleSince = null;
+      this.#quietSince = null;
     }
-    if (concurrency > 0) this.#idleSince = null;
-    else if (this.#everActive && this.#idleSince === null) {
-      this.#idleSince = now;
-      this.#keepAlive.observeIdle(now);
+    if (concurrency > 0) {
+      this.#idleSince = null;
+      this.#quietSince = null;
+    } else if (this.#everActive && this.#idleSince === null) {
+      // Quiet for one report interval before it counts as idle: between a cold request's release
+      // from the activator and the executor's report of it, a tick sees nothing in flight, and the
+      // policy learnt a ~250 ms idle period that was not one (a first call then kept its pool 2 min
+      // instead of 20; found by the live replay).
+      this.#quietSince ??= now;
+      if (now - this.#quietSince >= IDLE_DEBOUNCE_MS) {
+        this.#idleSince = this.#quietSince;
+        this.#keepAlive.observeIdle(this.#quietSince);
+      }
     }
     const idleSince = this.#idleSince;
     const keepWarm = idleSince === null || this.#keepAlive.shouldBeWarm(now, idleSince);

@@ -200,4 +200,64 @@ describe("scaling loop (virtual time)", () => {
     expect(c.loop.intended.isolatesOf("fn")).toBe(6);
     expect(c.nodes.commands.filter((cmd) => cmd.isolates < 2)).toEqual([]);
   });
+
+  it("a cold request is not learnt as a short idle period before the executor reports it", async () => {
+    const events: string[] = [];
+    const inner = fixedKeepAlive(60_000)();
+    const recording = {
+      observeArrival: (now: number) => {
+        events.push(`arrival@${now}`);
+        inner.observeArrival(now);
+      },
+      observeIdle: (now: number) => {
+        events.push(`idle@${now}`);
+        inner.observeIdle(now);
+      },
+      warmWindows: (since: number) => inner.warmWindows(since),
+      shouldBeWarm: (now: number, since: number) => inner.shouldBeWarm(now, since),
+      predictedNextArrivalMs: (now: number, since: number) => inner.predictedNextArrivalMs(now, since),
+    };
+    const view = new ClusterView();
+    const nodes = recordingNodes();
+    const loop = new ScalingLoop({ view, nodes: nodes.client, keepAlive: () => recording, log: silentLogger() });
+    loop.setRecord(record("fn"));
+    view.observeHeartbeat(beat("n1"), 0);
+    view.observeReport({ node: "n1", executor: "n1-e", pid: 2, seq: 1, intervalMs: 500, functions: [] }, 0);
+    loop.hold("fn", 1);
+    loop.tick(0, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    loop.hold("fn", -1);
+    // The released request ran and ended before the executor's next report: a tick sees nothing.
+    loop.tick(250, 1);
+    view.observeReport(
+      { node: "n1", executor: "n1-e", pid: 2, seq: 2, intervalMs: 500, functions: [load("fn", 0, 1, 1)] },
+      400,
+    );
+    loop.tick(500, 1);
+    loop.tick(1_500, 1);
+    expect(events).toEqual(["arrival@0", "arrival@500", "idle@500"]);
+  });
+
+  it("a cold request while a pool is being unloaded gets a pool that stays, not the one on its way out", async () => {
+    const c = cluster(1_000);
+    c.loop.setRecord(record("fn"));
+    c.loop.hold("fn", 1);
+    await c.step(0, "fn", 0);
+    c.loop.hold("fn", -1);
+    await c.step(250, "fn", 1);
+    c.nodes.hold = true;
+    for (let t = 500; t <= 2_500; t += 250) await c.step(t, "fn", 0);
+    const unload = c.nodes.commands.find((cmd) => cmd.isolates === 0);
+    expect(unload).toBeDefined();
+    c.loop.hold("fn", 1);
+    c.loop.tick(2_750, 7);
+    const replica = c.loop.warmReplica("fn");
+    const reload = c.nodes.commands.at(-1);
+    expect(reload).toMatchObject({ fn: "fn", isolates: 1 });
+    c.nodes.release();
+    expect(await replica).toMatchObject({ executor: reload?.executor });
+    // The unload's late answer does not undo the reload.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(c.loop.intended.isolatesOf("fn")).toBe(1);
+  });
 });

@@ -189,17 +189,22 @@ export class ScalingLoop {
     if (this.#pending.get(key)?.isolates === isolates) return;
     const node = this.#options.view.nodeOfExecutor(executor, now) ?? this.intended.get(fn)?.get(executor)?.node;
     if (!node) return;
+    // Optimistic both ways: a load counts as placed at once (the next decision must not place it
+    // twice), an unload as gone at once (a cold request must not be handed a pool on its way out).
     if (isolates > 0) this.intended.set(fn, executor, { node, isolates, confirmedAt: null });
+    else this.intended.unloaded(fn, executor, now);
+    // A completion applies only while its command is the latest for this pool: a reload sent while an
+    // unload was under way must not be undone by the unload's answer.
+    const latest = () => this.#pending.get(key) === pending;
     const done = this.#options.nodes.assign(node, fn, executor, isolates, epoch).then(
       () => {
-        const at = (this.#options.now ?? Date.now)();
-        if (isolates > 0) this.intended.set(fn, executor, { node, isolates, confirmedAt: at });
-        else this.intended.unloaded(fn, executor, at);
+        if (isolates > 0 && latest())
+          this.intended.set(fn, executor, { node, isolates, confirmedAt: (this.#options.now ?? Date.now)() });
         return executor;
       },
       (err: HearthError) => {
         this.#options.log.warn({ err, fn, executor, isolates }, "command failed; placing again next tick");
-        if (isolates > 0) this.intended.delete(fn, executor);
+        if (isolates > 0 && latest()) this.intended.delete(fn, executor);
         if (FUNCTION_FAULTS.has(err.code)) this.#faults.set(fn, err);
         return null;
       },

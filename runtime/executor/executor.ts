@@ -265,7 +265,10 @@ export class Executor {
     const loaded = this.#loaded.get(name);
     if (!loaded) return Promise.resolve();
     this.#loaded.delete(name);
-    loaded.subscription.unsubscribe();
+    // drain, not unsubscribe: nats.js drops messages that arrive for an unsubscribed subscription, so
+    // a request routed here as the pool went away waited out its timeout (504 after 32 s, though it
+    // never ran). Drained, it reaches the closing pool and is refused at once; the gateway retries it.
+    void loaded.subscription.drain().catch(() => {});
     const closed = loaded.pool.close();
     this.#log.info({ fn: name, reason }, "function unloaded");
     this.#reporter.changed();
