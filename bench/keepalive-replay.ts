@@ -25,22 +25,24 @@ import {
 } from "../scheduler/keep-alive.ts";
 import { seededRandom } from "../test/support/seeded-random.ts";
 
-const TRACE = fileURLToPath(new URL("data/azure2019-sample.csv", import.meta.url));
+/** The Azure Functions 2019 sample this replay reads. */
+export const TRACE = fileURLToPath(new URL("data/azure2019-sample.csv", import.meta.url));
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 
-interface FunctionTrace {
+export interface FunctionTrace {
   /** Arrival times (ms from the start of the trace), ascending. */
   readonly arrivals: Float64Array;
   readonly durationMs: number;
 }
 
-interface Trace {
+export interface Trace {
   readonly functions: readonly FunctionTrace[];
   readonly endMs: number;
 }
 
-function loadTrace(path: string, seed: number): Trace {
+/** The trace at `path`, each minute's calls spread uniformly inside it by a generator seeded with `seed`. */
+export function loadTrace(path: string, seed: number): Trace {
   const [header = "", ...rows] = readFileSync(path, "utf8").trimEnd().split("\n");
   const columns = header.split(",");
   const minuteColumns = columns.flatMap((name, i) => (/^\d+$/.test(name) ? [i] : []));
@@ -68,14 +70,14 @@ function loadTrace(path: string, seed: number): Trace {
   return { functions, endMs: minuteColumns.length * MINUTE_MS };
 }
 
-interface FunctionResult {
+export interface FunctionResult {
   readonly invocations: number;
   readonly coldStarts: number;
   readonly idleWarmMs: number;
 }
 
 /** One function through one policy: busy periods from the arrivals, warm windows between them. */
-function replayFunction(fn: FunctionTrace, newPolicy: KeepAlivePolicyFactory, endMs: number): FunctionResult {
+export function replayFunction(fn: FunctionTrace, newPolicy: KeepAlivePolicyFactory, endMs: number): FunctionResult {
   const policy = newPolicy();
   let coldStarts = 0;
   let idleWarmMs = 0;
@@ -102,7 +104,7 @@ function replayFunction(fn: FunctionTrace, newPolicy: KeepAlivePolicyFactory, en
   return { invocations: fn.arrivals.length, coldStarts, idleWarmMs };
 }
 
-interface PolicyResult {
+export interface PolicyResult {
   readonly policy: string;
   readonly coldStarts: number;
   readonly coldStartsExclFirst: number;
@@ -112,7 +114,7 @@ interface PolicyResult {
 }
 
 /** Percentile of sorted values, linear between closest ranks (numpy's default). */
-function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: readonly number[], p: number): number {
   const rank = p * (sorted.length - 1);
   const lo = sorted[Math.floor(rank)] ?? Number.NaN;
   const hi = sorted[Math.ceil(rank)] ?? Number.NaN;
@@ -120,7 +122,14 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 function replay(trace: Trace, name: string, newPolicy: KeepAlivePolicyFactory): PolicyResult {
-  const results = trace.functions.map((fn) => replayFunction(fn, newPolicy, trace.endMs));
+  return summarize(
+    name,
+    trace.functions.map((fn) => replayFunction(fn, newPolicy, trace.endMs)),
+  );
+}
+
+/** The figures of one policy from its per-function results (functions never called are left out of the percentiles). */
+export function summarize(name: string, results: readonly FunctionResult[]): PolicyResult {
   const invocations = results.reduce((s, r) => s + r.invocations, 0);
   const coldStarts = results.reduce((s, r) => s + r.coldStarts, 0);
   const called = results.filter((r) => r.invocations > 0);
@@ -215,4 +224,5 @@ function main(argv: readonly string[]): void {
   }
 }
 
-main(process.argv.slice(2));
+// Run only as a script: bench/keepalive-live.ts imports the helpers above.
+if (process.argv[1] === fileURLToPath(import.meta.url)) main(process.argv.slice(2));
