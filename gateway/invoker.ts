@@ -56,6 +56,8 @@ interface ActivateReply {
   message?: string;
   node?: string;
   executor?: string;
+  /** The scheduler that answered stopped leading: ask again. */
+  notLeader?: boolean;
 }
 
 /**
@@ -229,16 +231,17 @@ export class Invoker {
   /** Asks the leader to place `name`; while a leader was heard moments ago, waits out its failover. */
   async #askScheduler(name: string): Promise<ActivateReply> {
     for (;;) {
+      const failingOver = () => Date.now() - this.#leaderHeardAt() < FAILOVER_WAIT_MS;
       try {
         const msg = await this.#mux.request(SUBJECTS.activate, JSON.stringify({ name }), {
           timeoutMs: ACTIVATE_TIMEOUT_MS,
         });
-        return msg.json();
+        const reply = msg.json<ActivateReply>();
+        if (!(reply.notLeader && failingOver())) return reply;
       } catch (err) {
-        const failingOver = Date.now() - this.#leaderHeardAt() < FAILOVER_WAIT_MS;
-        if (!(err instanceof NoReplyError && err.reason === "no-responders" && failingOver)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (!(err instanceof NoReplyError && err.reason === "no-responders" && failingOver())) throw err;
       }
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 

@@ -36,6 +36,7 @@ export class RequestMux {
   readonly #subscription: Subscription;
   readonly #writes = new WriteCoalescer();
   #next = 0;
+  #closed = false;
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
@@ -49,6 +50,7 @@ export class RequestMux {
     data: Uint8Array | string,
     options: { headers?: MsgHdrs; timeoutMs: number; group?: string },
   ): Promise<Msg> {
+    if (this.#closed) return Promise.reject(new NoReplyError("closed", subject));
     const token = (this.#next++).toString(36);
     return new Promise<Msg>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -97,6 +99,7 @@ export class RequestMux {
 
   /** Fails every pending request and stops listening. */
   close(): void {
+    this.#closed = true;
     this.#subscription.unsubscribe();
     this.fail("closed");
   }

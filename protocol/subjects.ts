@@ -9,7 +9,7 @@ export const SUBJECTS = {
    * at once instead of a wait.
    */
   invoke: (executorId: string, fn: string) => `hearth.x.${executorId}.${fn}`,
-  /** Executor → gateways, scheduler: per-function load, on change (≤ 5/s) and every report interval. */
+  /** Executor → gateways, scheduler: per-function load, on change (≤ 10/s) and every report interval. */
   load: "hearth.load",
   /** Gateway → scheduler: requests outstanding per function, on change (≤ 10/s) and every 500 ms. */
   gatewayLoad: "hearth.gateway.load",

@@ -162,8 +162,10 @@ export class Worker {
     }
     const { fn, isolates } = command;
     if (isolates === 0) {
-      const holders = this.#executors.filter(
-        (e) => e.functions.has(fn) && (!command.executor || e.id === command.executor),
+      // The named executor whether or not it lists the function: a late answer to an earlier unload
+      // may have cleared its list while a reload put the function back.
+      const holders = this.#executors.filter((e) =>
+        command.executor ? e.id === command.executor : e.functions.has(fn),
       );
       await Promise.all(holders.map((e) => this.#unloadOn(e, fn)));
       return { ok: true };
@@ -187,9 +189,9 @@ export class Worker {
     executor.functions.add(name);
   }
 
+  /** The executor's "unloaded" message updates `functions` as the unload starts, in order with later loads. */
   async #unloadOn(executor: ExecutorProcess, name: string): Promise<void> {
     await executor.request({ type: "unload", name, reason: "scheduler" });
-    executor.functions.delete(name);
   }
 
   /** The executor already holding the function, else the one holding the fewest. */

@@ -24,7 +24,7 @@ export interface ScaleSpec {
   readonly maxScaleDownRate: number;
   /** The output is the max of the un-delayed decisions over this window. Default 30 s. */
   readonly scaleDownDelayMs: number;
-  /** No concurrency for this long scales to zero; set by the keep-alive policy. Default 5 min (HEARTH_IDLE_MS). */
+  /** No concurrency for this long scales to zero; set per tick from the keep-alive policy. Default 5 min. */
   readonly idleGraceMs: number;
 }
 

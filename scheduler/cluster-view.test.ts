@@ -68,4 +68,14 @@ describe("ClusterView (virtual time)", () => {
     view.observeHeartbeat(beat("a"), 2_500);
     expect(view.functions(2_500).get("fn")?.inFlight).toBe(150);
   });
+
+  it("an idle executor (empty reports) stays live and placeable", () => {
+    const view = new ClusterView();
+    view.observeHeartbeat(beat("a"), 0);
+    for (let t = 0; t <= 1_500; t += 500) {
+      view.observeReport({ node: "a", executor: "a-e", pid: 2, seq: t + 1, intervalMs: 500, functions: [] }, t);
+      expect(view.nodeOfExecutor("a-e", t)).toBe("a");
+    }
+    expect(view.nodeViews(1_500, () => undefined)[0]?.executors).toEqual([{ id: "a-e" }]);
+  });
 });

@@ -60,9 +60,8 @@ export class ClusterView {
   observeReport(report: LoadReport, now: number): void {
     const known = this.#executors.get(report.executor);
     if (known && known.report.seq >= report.seq) return;
-    if (report.functions.length === 0 && known)
-      this.#executors.delete(report.executor); // its last word
-    else this.#executors.set(report.executor, { report, seenAt: now });
+    // An empty report is an idle executor, not a gone one: it stays live while it reports.
+    this.#executors.set(report.executor, { report, seenAt: now });
   }
 
   observeGatewayLoad(report: GatewayLoadReport, now: number): void {
@@ -134,7 +133,11 @@ export class ClusterView {
 
   /** Where executor `id` lives, if it is live. */
   nodeOfExecutor(id: string, now: number): string | undefined {
-    return this.#isLive(id, now) ? this.#executors.get(id)?.report.node : undefined;
+    if (!this.#isLive(id, now)) return undefined;
+    const reported = this.#executors.get(id)?.report.node;
+    if (reported) return reported;
+    for (const { beat } of this.#nodes.values()) if (beat.executors.some((e) => e.id === id)) return beat.id;
+    return undefined;
   }
 
   /**

@@ -40,10 +40,15 @@ export class IntendedAssignment {
     if (replicas?.size === 0) this.#replicas.delete(fn);
   }
 
-  /** An unload confirmed by its node. */
+  /** An unload sent to its node (counted as done at once; reports showing it for a while are not adopted back). */
   unloaded(fn: string, executor: string, now: number): void {
     this.delete(fn, executor);
     this.#unloadedAt.set(`${fn} ${executor}`, now);
+  }
+
+  clear(): void {
+    this.#replicas.clear();
+    this.#unloadedAt.clear();
   }
 
   forget(fn: string): void {

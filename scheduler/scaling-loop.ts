@@ -67,6 +67,8 @@ export class ScalingLoop {
     this.#records.delete(name);
     this.#scalers.delete(name);
     this.#decisions.delete(name);
+    this.#faults.delete(name);
+    this.#held.delete(name);
     this.intended.forget(name); // executors unload removed functions themselves
   }
 
@@ -77,6 +79,10 @@ export class ScalingLoop {
   /** A new leadership: no history, so hold what is warm for a stable window (no scale-down). */
   resetForNewLeader(): void {
     this.#scalers.clear();
+    // What we believed when we last led may have changed under another leader: start from the reports.
+    this.intended.clear();
+    this.#pending.clear();
+    this.#faults.clear();
     this.#startInPanic = true;
   }
 
@@ -176,7 +182,8 @@ export class ScalingLoop {
       const have = current.get(fn) ?? new Map<string, number>();
       let loading = false;
       for (const [executor, isolates] of want) {
-        if (have.get(executor) !== isolates) this.#command(fn, executor, isolates, epoch, now);
+        // A load that could not be sent (its node unknown for now) still holds back the unloads.
+        if (have.get(executor) !== isolates && !this.#command(fn, executor, isolates, epoch, now)) loading = true;
         if (this.#pending.has(`${fn} ${executor}`)) loading = true;
       }
       if (loading) continue; // make before break
@@ -184,11 +191,12 @@ export class ScalingLoop {
     }
   }
 
-  #command(fn: string, executor: string, isolates: number, epoch: number, now: number): void {
+  /** Sends (or finds under way) the command; false when it cannot be sent now (node unknown). */
+  #command(fn: string, executor: string, isolates: number, epoch: number, now: number): boolean {
     const key = `${fn} ${executor}`;
-    if (this.#pending.get(key)?.isolates === isolates) return;
+    if (this.#pending.get(key)?.isolates === isolates) return true;
     const node = this.#options.view.nodeOfExecutor(executor, now) ?? this.intended.get(fn)?.get(executor)?.node;
-    if (!node) return;
+    if (!node) return false;
     // Optimistic both ways: a load counts as placed at once (the next decision must not place it
     // twice), an unload as gone at once (a cold request must not be handed a pool on its way out).
     if (isolates > 0) this.intended.set(fn, executor, { node, isolates, confirmedAt: null });
@@ -214,6 +222,7 @@ export class ScalingLoop {
     void done.finally(() => {
       if (this.#pending.get(key) === pending) this.#pending.delete(key);
     });
+    return true;
   }
 
   #remember(decision: LoggedDecision): void {

@@ -67,6 +67,8 @@ export class Scheduler {
   #running: Promise<void> | null = null;
   #queued: Promise<void> | null = null;
   #nodeWaiters = new Set<() => void>();
+  /** Activations being answered: close() waits for them, so none is left unanswered. */
+  readonly #activations = new Set<Promise<void>>();
   /** Lost nodes whose executors we have already declared lost. */
   readonly #announcedLost = new Set<string>();
   #closed = false;
@@ -185,7 +187,10 @@ export class Scheduler {
    * says it for them, so gateways fail the requests in flight there instead of waiting them out.
    */
   #announceLostNodes(): void {
-    for (const { beat, state } of this.view.nodes(this.#now())) {
+    const nodes = this.view.nodes(this.#now());
+    // The view forgets long-lost nodes; so do we (worker ids are per process).
+    for (const id of this.#announcedLost) if (!nodes.some((n) => n.beat.id === id)) this.#announcedLost.delete(id);
+    for (const { beat, state } of nodes) {
       if (state !== "lost") {
         this.#announcedLost.delete(beat.id);
         continue;
@@ -218,7 +223,13 @@ export class Scheduler {
   }
 
   /** The cold path: make sure `fn` is warm somewhere and say where. */
-  async #onActivate(msg: Msg): Promise<void> {
+  #onActivate(msg: Msg): void {
+    const answered = this.#answerActivation(msg);
+    this.#activations.add(answered);
+    void answered.finally(() => this.#activations.delete(answered));
+  }
+
+  async #answerActivation(msg: Msg): Promise<void> {
     let name = "";
     try {
       name = validateFunctionName(msg.json<{ name: unknown }>().name);
@@ -232,7 +243,9 @@ export class Scheduler {
       const placed = await this.#activate(name);
       msg.respond(JSON.stringify({ ok: true, ...placed }));
     } catch (err) {
-      msg.respond(JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message }));
+      // A gateway asks again (the next leader) when told this one stopped leading.
+      const notLeader = err instanceof NotLeaderError;
+      msg.respond(JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message, notLeader }));
     } finally {
       if (name) this.#loop.hold(name, -1);
     }
@@ -241,6 +254,7 @@ export class Scheduler {
   async #activate(name: string): Promise<WarmReplica> {
     const deadline = this.#now() + (this.#options.waitForNodeMs ?? 10_000);
     for (;;) {
+      if (this.#closed || !this.isLeader) throw new NotLeaderError();
       await this.poke();
       const replica = await this.#loop.warmReplica(name);
       if (replica) return replica;
@@ -298,6 +312,7 @@ export class Scheduler {
     if (this.#ticker) clearInterval(this.#ticker);
     this.#watch?.stop();
     this.#follow();
+    await Promise.all(this.#activations); // each sees #closed within one wait (≤ 250 ms) and answers
     await this.#lease?.close();
     for (const sub of this.#subscriptions) sub.unsubscribe();
     await this.#running;
@@ -305,5 +320,12 @@ export class Scheduler {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+/** This scheduler stopped leading (lease lost, or closing) while holding a cold request. */
+class NotLeaderError extends HearthError {
+  constructor() {
+    super("ERR_UNAVAILABLE", "This scheduler no longer leads; ask the next leader");
   }
 }

@@ -86,7 +86,8 @@ export class Router {
       entry = { node, seq: 0, endpoints: new Map() };
       this.#executors.set(executor, entry);
     }
-    this.#endpoint(executor, entry, fn, this.#now()).seenAt = this.#now();
+    // Only a new endpoint is fresh from this: one that reported and went quiet stays out of routing.
+    if (!entry.endpoints.has(fn)) this.#endpoint(executor, entry, fn, this.#now());
   }
 
   /** Forgets one endpoint (its executor answered "no responders": it no longer holds the function). */

@@ -162,6 +162,15 @@ describe("Router (virtual time)", () => {
     expect(e1).toMatchObject({ local: 3, others: 7, capacity: 64 });
   });
 
+  it("a pool the scheduler names does not bring back an executor that went quiet", () => {
+    let now = 0;
+    const router = new Router({ now: () => now, staleMs: 2_000 });
+    router.observe(report("e1", 1, [load("a")]));
+    now = 2_500;
+    router.add("a", "e1", "n1");
+    expect(router.pick("a")).toBeNull();
+  });
+
   it("routes to a pool the scheduler just placed before its executor reports it", () => {
     const router = new Router({ now: () => 0 });
     router.add("a", "e9", "n9");

@@ -415,7 +415,10 @@ export class Executor {
       clearTimeout(timer);
     }
     await new Promise((resolve) => setImmediate(resolve)); // let deferred replies go out
-    await Promise.all([...this.#loaded.keys()].map((name) => this.unload(name, "shutdown")));
+    // Past the grace the process is going (SIGKILL at 5 s): free isolates now, failing what still runs.
+    const pools = [...this.#loaded.values()].map((l) => l.pool);
+    for (const name of [...this.#loaded.keys()]) void this.unload(name, "shutdown");
+    for (const pool of pools) pool.dispose();
     this.#stemCells?.dispose();
   }
 }

@@ -72,4 +72,27 @@ describe("FunctionPool", () => {
     expect(await inFlight).toBe("1");
     pool.dispose();
   });
+
+  it("close() lets requests in flight finish, refuses new ones with a retryable code, then frees the isolates", async () => {
+    const pool = await poolFor({ concurrency: 4 });
+    await pool.warm();
+    const running = call(pool, "/wait");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const closed = pool.close();
+    expect(await call(pool)).toBe("ERR_NO_CAPACITY");
+    expect(await running).toMatch(/^\d+$/);
+    await closed;
+    expect(pool.size).toBe(0);
+  });
+
+  it("setMaxIsolates lowers the ceiling and retires the isolates over it", async () => {
+    const pool = await poolFor({ concurrency: 1, policy: { maxIsolates: 3 } });
+    await pool.warm();
+    await Promise.all(Array.from({ length: 6 }, () => call(pool, "/wait")));
+    expect(pool.size).toBeGreaterThan(1);
+    pool.setMaxIsolates(1);
+    expect([pool.size, pool.maxIsolates]).toEqual([1, 1]);
+    expect(await call(pool)).toMatch(/^\d+$/);
+    pool.dispose();
+  });
 });

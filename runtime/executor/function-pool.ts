@@ -117,6 +117,9 @@ export class FunctionPool {
         try {
           isolate = await this.#grow();
         } catch (err) {
+          // Unloaded while the isolate was being built: the request did not run, so it may be retried.
+          if (this.#disposed)
+            return { ok: false, code: "ERR_NO_CAPACITY", message: `${this.#fn.name} was unloaded; retry` };
           return { ok: false, code: "ERR_FUNCTION_INVALID", message: err instanceof Error ? err.message : String(err) };
         }
       }
