@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { HearthError, isErrorCode, isExecutorId, SUBJECTS } from "../protocol/index.ts";
+import { type DrainReply, HearthError, isErrorCode, isExecutorId, SUBJECTS } from "../protocol/index.ts";
 import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "./http-types.ts";
 import type { Endpoint } from "./routing/endpoint.ts";
 

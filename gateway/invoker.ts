@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import {
+  type ActivateReply,
   decodeReply,
   type ErrorCode,
   encodeInvocation,
@@ -9,6 +10,7 @@ import {
   HearthError,
   type InvocationReply,
   isErrorCode,
+  isExecutorId,
   LOAD_REPORT_INTERVAL_MS,
   type Logger,
   parseExecutorLost,
@@ -48,17 +50,6 @@ export interface InvokerOptions {
 
 /** A leader heard this recently is probably being replaced: cold requests wait for the new one. */
 const FAILOVER_WAIT_MS = 6_000;
-
-/** The activation answer: where the scheduler placed (or found) the function. */
-interface ActivateReply {
-  ok: boolean;
-  code?: string;
-  message?: string;
-  node?: string;
-  executor?: string;
-  /** The scheduler that answered stopped leading: ask again. */
-  notLeader?: boolean;
-}
 
 /**
  * Sends invocations over NATS to one executor chosen by the routing policy, from a table fed by the
@@ -221,10 +212,12 @@ export class Invoker {
     if (!reply.ok) {
       throw new HearthError(
         isErrorCode(reply.code) ? reply.code : "ERR_INTERNAL",
-        reply.message ?? "activation failed",
+        reply.message || "activation failed",
       );
     }
-    if (reply.executor && reply.node) this.router.add(name, reply.executor, reply.node);
+    // Copies from the wire are checked, not trusted (the subject is open to any NATS client today).
+    if (isExecutorId(reply.executor) && typeof reply.node === "string")
+      this.router.add(name, reply.executor, reply.node);
     this.#log.debug({ fn: name, ms: performance.now() - started }, "cold start: function activated");
   }
 
@@ -237,7 +230,7 @@ export class Invoker {
           timeoutMs: ACTIVATE_TIMEOUT_MS,
         });
         const reply = msg.json<ActivateReply>();
-        if (!(reply.notLeader && failingOver())) return reply;
+        if (reply.ok || !(reply.notLeader && failingOver())) return reply;
       } catch (err) {
         if (!(err instanceof NoReplyError && err.reason === "no-responders" && failingOver())) throw err;
       }

@@ -39,6 +39,7 @@ export { createLogger, silentLogger } from "./logger.ts";
 export { validateFunctionName } from "./names.ts";
 export type { ReporterOptions } from "./reporter.ts";
 export { Reporter } from "./reporter.ts";
+export type { ActivateReply, DrainReply } from "./scheduler-replies.ts";
 export { SingleFlight } from "./single-flight.ts";
 export { BUCKETS, HEADERS, QUEUE_GROUPS, SUBJECTS } from "./subjects.ts";
 export { terminate } from "./terminate.ts";

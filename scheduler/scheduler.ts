@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
+  type ActivateReply,
   type ClusterStatus,
   codeOf,
+  type DrainReply,
   FunctionStore,
   HearthError,
   isExecutorId,
@@ -241,11 +243,12 @@ export class Scheduler {
       }
       this.#loop.hold(name, 1);
       const placed = await this.#activate(name);
-      msg.respond(JSON.stringify({ ok: true, ...placed }));
+      msg.respond(JSON.stringify({ ok: true, ...placed } satisfies ActivateReply));
     } catch (err) {
       // A gateway asks again (the next leader) when told this one stopped leading.
       const notLeader = err instanceof NotLeaderError;
-      msg.respond(JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message, notLeader }));
+      const reply: ActivateReply = { ok: false, code: codeOf(err), message: (err as Error).message, notLeader };
+      msg.respond(JSON.stringify(reply));
     } finally {
       if (name) this.#loop.hold(name, -1);
     }
@@ -273,9 +276,11 @@ export class Scheduler {
       if (!this.view.nodes(this.#now()).some((n) => n.beat.id === node))
         throw new HearthError("ERR_NOT_FOUND", `No node ${node}`);
       await this.#nodes.drain(node, this.#lease?.epoch ?? 0);
-      msg.respond(JSON.stringify({ ok: true }));
+      msg.respond(JSON.stringify({ ok: true } satisfies DrainReply));
     } catch (err) {
-      msg.respond(JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message }));
+      msg.respond(
+        JSON.stringify({ ok: false, code: codeOf(err), message: (err as Error).message } satisfies DrainReply),
+      );
     }
   }
 
