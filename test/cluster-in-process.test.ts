@@ -1,6 +1,6 @@
-import type { Subscription } from "@nats-io/transport-node";
+import type { Msg, Subscription } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { SUBJECTS } from "../protocol/index.ts";
+import { encodeErrorReply, SUBJECTS } from "../protocol/index.ts";
 import { Worker } from "../runtime/index.ts";
 import { Scheduler } from "../scheduler/index.ts";
 import { bodyText, get, type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
@@ -64,6 +64,25 @@ describe("executors that stop answering (no scheduler, so only the fake executor
       expect(json(res).error.code).toBe("ERR_FUNCTION_TIMEOUT");
     } finally {
       blackHole.unsubscribe();
+    }
+  });
+
+  it("a pool that refuses a request as it unloads (it did not run) is not the answer: the request moves on", async () => {
+    await cluster.hearth.deploy("refused", { code: `export default { fetch() { return new Response("x"); } };` });
+    let refusals = 0;
+    const closing = await impostor(cluster, "ghost-3", "refused", (msg) => {
+      refusals++;
+      const [headers, payload] = encodeErrorReply("ERR_NO_CAPACITY", "refused was unloaded as the request arrived");
+      msg.respond(payload, { headers });
+    });
+    try {
+      const res = await cluster.gateway.handle(get("/fn/refused"));
+      // Dropped that executor and took the cold path, which has no scheduler in this block.
+      expect(refusals).toBe(1);
+      expect(json(res).error).toMatchObject({ code: "ERR_NO_CAPACITY", message: "No scheduler is running" });
+      expect(cluster.gateway.routes().refused).toBeUndefined();
+    } finally {
+      closing.unsubscribe();
     }
   });
 
@@ -238,9 +257,14 @@ describe("scale from zero and executor crashes", () => {
 });
 
 /** A fake executor that reports holding `fn` and swallows its invocations: a stand-in for one that dies mid-request. */
-async function impostor(cluster: InProcessCluster, executor: string, fn: string): Promise<Subscription> {
+async function impostor(
+  cluster: InProcessCluster,
+  executor: string,
+  fn: string,
+  answer: (msg: Msg) => void = () => {},
+): Promise<Subscription> {
   const { nc, gateway } = cluster;
-  const sub = nc.subscribe(SUBJECTS.invoke(executor, fn), { callback: () => {} });
+  const sub = nc.subscribe(SUBJECTS.invoke(executor, fn), { callback: (_err, msg) => answer(msg) });
   const functions = [
     { name: fn, version: "x", inFlight: 0, isolates: 1, maxIsolates: 1, concurrency: 1, invocations: 0 },
   ];
