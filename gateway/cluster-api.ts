@@ -44,11 +44,7 @@ export async function handleClusterApi(
       throw new HearthError("ERR_METHOD_NOT_ALLOWED", `${req.method} ${path} is not supported`);
     const node = safeDecode(drain[1] ?? "");
     if (!isExecutorId(node)) throw new HearthError("ERR_BAD_REQUEST", `Invalid node id ${JSON.stringify(node)}`);
-    const reply = (await askLeader(deps.nc, SUBJECTS.drain, { node })) as {
-      ok: boolean;
-      code?: string;
-      message?: string;
-    };
+    const reply = (await askLeader(deps.nc, SUBJECTS.drain, { node })) as DrainReply;
     if (!reply.ok) throw new HearthError(isErrorCode(reply.code) ? reply.code : "ERR_INTERNAL", reply.message ?? "");
     return jsonResponse(202, { node, state: "draining" });
   }

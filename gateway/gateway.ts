@@ -27,7 +27,7 @@ export interface GatewayOptions {
 /** Control API bodies carry a bundle as a JSON string: allow for escaping. */
 const CONTROL_BODY_LIMIT = LIMITS.maxBundleBytes * 2;
 /** Readiness needs a worker and a scheduler leader heard from within this window. */
-const WORKER_FRESH_MS = 5_000;
+const PEER_FRESH_MS = 5_000;
 
 /**
  * The HTTP gateway: invocations under /fn/, the control API under /v1/, health under /healthz and
@@ -132,9 +132,9 @@ export class Gateway {
   #readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (this.#options.nc.isClosed() || !this.#natsConnected) reasons.push("not connected to NATS");
-    if (Date.now() - this.#lastWorkerBeatMs > WORKER_FRESH_MS) reasons.push("no worker node heard from recently");
+    if (Date.now() - this.#lastWorkerBeatMs > PEER_FRESH_MS) reasons.push("no worker node heard from recently");
     // Warm functions are served without a scheduler, but cold starts are not.
-    if (Date.now() - this.#lastLeaderBeatMs > WORKER_FRESH_MS) reasons.push("no scheduler leader heard from recently");
+    if (Date.now() - this.#lastLeaderBeatMs > PEER_FRESH_MS) reasons.push("no scheduler leader heard from recently");
     return { ready: reasons.length === 0, reasons };
   }
 

@@ -154,20 +154,13 @@ export class Invoker {
         const msg = await this.#mux.request(endpoint.subject, body, { headers, timeoutMs, group: endpoint.executor });
         const reply = decodeReply(msg);
         // The pool was being unloaded as the request arrived: it did not run, so another executor may take it.
-        if (!reply.ok && reply.code === "ERR_NO_CAPACITY" && staleEndpoints < MAX_STALE_ENDPOINTS) {
-          staleEndpoints++;
-          this.router.drop(record.name, endpoint);
-          continue;
-        }
-        return { invocationId, reply };
+        const refused = !reply.ok && reply.code === "ERR_NO_CAPACITY";
+        if (!refused) return { invocationId, reply };
       } catch (err) {
         if (!(err instanceof NoReplyError)) throw err;
         switch (err.reason) {
           case "no-responders":
-            // Unloaded (or its executor gone) since it last reported: try the next one.
-            this.router.drop(record.name, endpoint);
-            if (staleEndpoints++ < MAX_STALE_ENDPOINTS) continue;
-            return fail("ERR_NO_CAPACITY", `No executor answered for ${record.name}; retry`);
+            break; // unloaded (or its executor gone) since it last reported
           case "executor-lost":
             return fail("ERR_EXECUTOR_LOST", `The executor running ${record.name} died during the invocation`);
           case "disconnected":
@@ -180,6 +173,11 @@ export class Invoker {
         }
       } finally {
         endpoint.local--;
+      }
+      // Refused, or no responders: this endpoint does not hold the function any more; try the next.
+      this.router.drop(record.name, endpoint);
+      if (staleEndpoints++ >= MAX_STALE_ENDPOINTS) {
+        return fail("ERR_NO_CAPACITY", `No executor took ${record.name}; retry`);
       }
     }
   }

@@ -12,8 +12,6 @@ const FOREVER_MS = Number.MAX_SAFE_INTEGER;
 export interface FunctionDecision extends ScaleDecision {
   /** Only the keep-alive policy keeps it warm (no traffic): the placer may evict it, furthest first. */
   readonly evictable?: { readonly predictedNextArrivalMs: number };
-  /** Requests in flight + held, as decided on. */
-  readonly concurrency: number;
 }
 
 /**
@@ -94,12 +92,12 @@ export class FunctionScaler {
       now,
     );
     this.#state = decision.state;
-    if (idleSince === null || !keepWarm) return this.#remember({ ...decision, concurrency });
+    if (idleSince === null || !keepWarm) return this.#remember(decision);
     // Idle but worth keeping (or pre-warming): one isolate, and the placer may evict it for room.
     const desired = Math.max(decision.desired, Math.min(1, spec.maxInstances));
     const predictedNextArrivalMs = this.#keepAlive.predictedNextArrivalMs(now, idleSince);
     const reason = decision.desired >= desired ? decision.reason : "kept warm for a predicted arrival";
-    return this.#remember({ ...decision, desired, reason, concurrency, evictable: { predictedNextArrivalMs } });
+    return this.#remember({ ...decision, desired, reason, evictable: { predictedNextArrivalMs } });
   }
 
   #remember(decision: FunctionDecision): FunctionDecision {

@@ -24,9 +24,6 @@ export interface ScalingLoopOptions {
   readonly now?: () => number;
 }
 
-/** A decision with when it was taken, for status pages. */
-export type LoggedDecision = ScaleDecisionRecord;
-
 /** A warm pool of a function, for the activator's answer. */
 export interface WarmReplica {
   readonly node: string;
@@ -49,7 +46,7 @@ export class ScalingLoop {
   readonly #pending = new Map<string, { isolates: number; done: Promise<string | null> }>();
   /** The last load failure per function that was the function's own fault. */
   readonly #faults = new Map<string, HearthError>();
-  readonly #log: LoggedDecision[] = [];
+  readonly #log: ScaleDecisionRecord[] = [];
   readonly #defaults: ScaleSpec;
   #startInPanic = true;
 
@@ -102,7 +99,7 @@ export class ScalingLoop {
     return this.#decisions.get(fn);
   }
 
-  recentDecisions(): readonly LoggedDecision[] {
+  recentDecisions(): readonly ScaleDecisionRecord[] {
     return this.#log;
   }
 
@@ -225,7 +222,7 @@ export class ScalingLoop {
     return true;
   }
 
-  #remember(decision: LoggedDecision): void {
+  #remember(decision: ScaleDecisionRecord): void {
     this.#log.push(decision);
     if (this.#log.length > DECISION_LOG_SIZE) this.#log.shift();
     this.#options.log.info(decision, "scale decision");

@@ -168,7 +168,10 @@ describe("scale from zero and executor crashes", () => {
     cluster.nc.publish(SUBJECTS.load, JSON.stringify({ node: "x", executor: "bad id!", seq: 1, functions: [] }));
     cluster.nc.publish(SUBJECTS.executorLost, JSON.stringify({ node: 1 }));
     await cluster.nc.flush();
-    expect((await cluster.gateway.handle(get("/fn/after-garbage"))).status).toBe(200);
+    await cluster.hearth.deploy("after-report-garbage", {
+      code: `export default { fetch() { return new Response("fine"); } };`,
+    });
+    expect((await cluster.gateway.handle(get("/fn/after-report-garbage"))).status).toBe(200);
   });
 
   it("a worker refuses malformed commands and commands from a deposed leader (older epoch)", async () => {

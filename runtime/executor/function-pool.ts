@@ -43,6 +43,8 @@ export class FunctionPool {
   #maxIsolates: number;
   #inFlight = 0;
   #invocations = 0;
+  /** Resolved when the last request in flight ends, while close() waits for it. */
+  #drained: PromiseWithResolvers<void> | null = null;
 
   constructor(fn: FunctionCode, deps: IsolateDeps, policy: PoolPolicy = DEFAULT_POOL_POLICY, now = Date.now) {
     this.#fn = fn;
@@ -89,8 +91,7 @@ export class FunctionPool {
 
   /** Milliseconds since the last request ended, or 0 while any is in flight. */
   idleMs(): number {
-    const busy = this.#isolates.some((i) => i.inFlight > 0) || [...this.#retiring].some((i) => i.inFlight > 0);
-    return busy ? 0 : this.#now() - this.#lastUsedMs;
+    return this.#inFlight > 0 ? 0 : this.#now() - this.#lastUsedMs;
   }
 
   /** Makes sure one isolate is ready; throws ERR_FUNCTION_INVALID if the code fails to load. */
@@ -128,7 +129,7 @@ export class FunctionPool {
       this.#afterInvoke(isolate);
       return outcome;
     } finally {
-      this.#inFlight--;
+      if (--this.#inFlight === 0) this.#drained?.resolve();
     }
   }
 
@@ -217,9 +218,13 @@ export class FunctionPool {
   async close(): Promise<void> {
     this.#disposed = true;
     for (const isolate of [...this.#isolates]) this.#retire(isolate);
-    if (this.#retiring.size > 0) {
-      const deadline = this.#now() + this.#fn.timeoutMs + 1_000;
-      while (this.#inFlight > 0 && this.#now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (this.#inFlight > 0) {
+      // The function's own timeout bounds every request; past it (plus a margin) nothing is waited for.
+      this.#drained = Promise.withResolvers<void>();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#fn.timeoutMs + 1_000)));
+      await Promise.race([this.#drained.promise, deadline]);
+      clearTimeout(timer);
     }
     this.dispose();
   }
