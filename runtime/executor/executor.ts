@@ -23,7 +23,7 @@ import type { Bootstrap } from "../isolate/bootstrap-source.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
 import { CpuWatchdog } from "../isolate/cpu-watchdog.ts";
 import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
-import type { ShellDeps } from "../isolate/isolate-shell.ts";
+import type { ConsoleEntry, ShellDeps } from "../isolate/isolate-shell.ts";
 import { StemCells } from "../isolate/stem-cells.ts";
 import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
@@ -61,9 +61,6 @@ export interface ExecutorOptions {
 export const DEFAULT_IDLE_MS = 0;
 /** Four shells cost ~10 MiB and cover a burst of four cold starts; refills follow one at a time. */
 export const DEFAULT_STEM_CELLS = 4;
-
-/** Console lines are cut to this many characters. */
-const MAX_CONSOLE_LINE = 16 * 1024;
 
 const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
   debug: "debug",
@@ -227,7 +224,7 @@ export class Executor {
     const t1 = performance.now();
     const pool = new FunctionPool(await this.#functionCode(record), {
       ...this.#deps,
-      onConsole: (level, message, invocationId) => this.#onConsole(name, level, message, invocationId),
+      onConsole: (lines) => this.#onConsole(name, lines),
     });
     const t2 = performance.now();
     await pool.warm();
@@ -391,12 +388,11 @@ export class Executor {
     });
   }
 
-  #onConsole(fn: string, level: string, message: string, invocationId: string | null): void {
-    // Lines come from function code: bound them so one tenant cannot make logging stall the others.
-    const text = String(message);
-    const line =
-      text.length > MAX_CONSOLE_LINE ? `${text.slice(0, MAX_CONSOLE_LINE)}… (${text.length} characters)` : text;
-    this.#log[CONSOLE_LEVELS[level] ?? "info"]({ fn, invocationId, source: "console", consoleLevel: level }, line);
+  /** Lines arrive batched and capped per invocation by the isolate (bootstrap/console.ts). */
+  #onConsole(fn: string, lines: readonly ConsoleEntry[]): void {
+    for (const { level, message, invocationId } of lines) {
+      this.#log[CONSOLE_LEVELS[level] ?? "info"]({ fn, invocationId, source: "console", consoleLevel: level }, message);
+    }
   }
 
   /**

@@ -16,10 +16,18 @@ export class FetchHost {
   readonly #inFlight = new Map<number, AbortController>();
   #done: ivm.Reference | null = null;
   #disposed = false;
+  readonly #onCall: (call: Promise<unknown>) => void;
 
-  constructor(outbound: OutboundFetch, timeoutMs: number) {
+  /** `onCall` sees every call into the isolate (for host-work charges and stuck-call tracking). */
+  constructor(outbound: OutboundFetch, timeoutMs: number, onCall: (call: Promise<unknown>) => void) {
     this.#outbound = outbound;
     this.#timeoutMs = timeoutMs;
+    this.#onCall = onCall;
+  }
+
+  /** Outbound requests in flight. */
+  get pending(): boolean {
+    return this.#inFlight.size > 0;
   }
 
   bind(done: ivm.Reference): void {
@@ -57,7 +65,11 @@ export class FetchHost {
   #reply(id: number, result: object): void {
     this.#inFlight.delete(id);
     if (this.#disposed) return;
-    this.#done?.apply(undefined, [id, result], { arguments: { copy: true } }).catch(() => {});
+    if (!this.#done) return;
+    // The continuation that awaited this fetch runs inside this call: bounded like any other.
+    const call = this.#done.apply(undefined, [id, result], { arguments: { copy: true }, timeout: this.#timeoutMs });
+    this.#onCall(call);
+    call.catch(() => {});
   }
 
   dispose(): void {

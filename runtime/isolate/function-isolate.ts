@@ -1,6 +1,6 @@
 import ivm from "isolated-vm";
 import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
-import type { CpuWatchdog } from "./cpu-watchdog.ts";
+import type { CpuWatchdog, Watch } from "./cpu-watchdog.ts";
 import { type ConsoleSink, IsolateShell, type ShellDeps } from "./isolate-shell.ts";
 import type { StemCells } from "./stem-cells.ts";
 
@@ -33,7 +33,27 @@ export interface IsolateDeps extends ShellDeps {
   readonly maxBodyBytes: number;
   /** Pre-built shells; a cold start takes one when its memory limit matches. */
   readonly stemCells?: StemCells;
+  /** What happens to isolates out of any caller's sight: work after a response, stuck threads. */
+  readonly events?: IsolateEvents;
+  /** How long work may go on after a response (POST_RESPONSE_MS by default). */
+  readonly postResponseMs?: number;
 }
+
+export interface IsolateEvents {
+  /** Work an invocation left after its response was cut off (by its CPU budget or its time bound). */
+  backgroundCut?(fn: string, code: ErrorCode, message: string): void;
+  /**
+   * A disposed isolate's thread is still running: V8 could not interrupt it. Only ending the process
+   * frees that thread (and the memory it may still be taking).
+   */
+  stuck?(fn: string): void;
+}
+
+/**
+ * How long work may go on after a response (timers, fetches, `ctx.waitUntil`): Workers allows 30 s
+ * for waitUntil. It runs on a fresh CPU budget of the function's `cpuMs`, and ends with it.
+ */
+export const POST_RESPONSE_MS = 30_000;
 
 export type InvokeOutcome =
   | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
@@ -69,18 +89,22 @@ export class FunctionIsolate {
   readonly #dispatch: ivm.Reference;
   readonly #shell: IsolateShell;
   readonly #watchdog: CpuWatchdog;
+  readonly #events: IsolateEvents;
+  readonly #postResponseMs: number;
   #inFlight = 0;
   #invocations = 0;
   /** Calls in flight, told when the isolate is disposed so they answer at once. */
   readonly #waiters = new Set<(value: "disposed") => void>();
   #disposeReason: ErrorCode | null = null;
 
-  private constructor(fn: FunctionCode, shell: IsolateShell, dispatch: ivm.Reference, watchdog: CpuWatchdog) {
+  private constructor(fn: FunctionCode, shell: IsolateShell, dispatch: ivm.Reference, deps: IsolateDeps) {
     this.fn = fn;
     this.#shell = shell;
     this.#isolate = shell.isolate;
     this.#dispatch = dispatch;
-    this.#watchdog = watchdog;
+    this.#watchdog = deps.watchdog;
+    this.#events = deps.events ?? {};
+    this.#postResponseMs = deps.postResponseMs ?? POST_RESPONSE_MS;
   }
 
   /**
@@ -91,7 +115,7 @@ export class FunctionIsolate {
     let shell: IsolateShell | null = null;
     try {
       shell = deps.stemCells?.take(fn.memoryMb) ?? (await IsolateShell.create(fn.memoryMb, deps));
-      shell.adopt({ timeoutMs: fn.timeoutMs, cpuMs: fn.cpuMs, onConsole: deps.onConsole });
+      shell.adopt({ timeoutMs: fn.timeoutMs, onConsole: deps.onConsole });
       const user = await deps.cache.compile(shell.isolate, fn.code, fn.digest, `${fn.name}.js`);
       await user.run(shell.context, { timeout: STARTUP_TIMEOUT_MS });
       user.release();
@@ -104,7 +128,10 @@ export class FunctionIsolate {
         },
       );
       shell.init.release();
-      return new FunctionIsolate(fn, shell, dispatch, deps.watchdog);
+      const isolate = new FunctionIsolate(fn, shell, dispatch, deps);
+      // Timers or fetches started by the top level run under the same post-response rules.
+      if (shell.hasPendingWork) isolate.#linger(isolate.#watch());
+      return isolate;
     } catch (err) {
       shell?.dispose();
       throw new HearthError("ERR_FUNCTION_INVALID", `Function ${fn.name} failed to load: ${messageOf(err)}`, {
@@ -142,7 +169,7 @@ export class FunctionIsolate {
     if (this.disposed) return { ok: false, code: "ERR_INTERNAL", message: "isolate already disposed" };
     this.#inFlight++;
     this.#invocations++;
-    const unwatch = this.#watchdog.watch(this.#isolate, this.fn.cpuMs, () => this.dispose("ERR_FUNCTION_CPU_TIME"));
+    const watch = this.#watch();
     // One resolver per call, dropped when the call ends: racing a promise that lives as long as the
     // isolate would keep every call's result reachable from it (measured: 200 × 1 MB kept 200 MB).
     const disposal = Promise.withResolvers<"disposed">();
@@ -159,6 +186,7 @@ export class FunctionIsolate {
         result: { promise: true, copy: true },
         timeout: this.fn.timeoutMs,
       }) as Promise<DispatchResult>;
+      this.#shell.track(call);
       // Disposal answers at once: some V8 builtins (Array.prototype.fill) cannot be interrupted and
       // keep the call pending for seconds after the isolate was disposed.
       const result = await Promise.race([call, deadline, disposed]);
@@ -172,16 +200,55 @@ export class FunctionIsolate {
       return this.#failure(err);
     } finally {
       this.#waiters.delete(disposal.resolve);
-      unwatch();
       clearTimeout(timer);
       this.#inFlight--;
+      if (!this.disposed && this.#shell.hasPendingWork) this.#linger(watch);
+      else watch.end();
     }
+  }
+
+  /** Watches one invocation's CPU: over budget, the isolate is disposed (its callers get the error). */
+  #watch(): Watch {
+    return this.#watchdog.watch(this.#shell, this.fn.cpuMs, () => {
+      if (this.disposed) return;
+      // Nobody may be waiting for this isolate (work after a response): say so.
+      if (this.#inFlight === 0) {
+        this.#events.backgroundCut?.(
+          this.fn.name,
+          "ERR_FUNCTION_CPU_TIME",
+          `Work after the response used more than ${this.fn.cpuMs} ms of CPU time`,
+        );
+      }
+      this.dispose("ERR_FUNCTION_CPU_TIME");
+    });
+  }
+
+  /** The invocation answered with work still pending: it stays charged until that ends, or is cut. */
+  #linger(watch: Watch): void {
+    watch.linger(
+      () => this.#shell.hasPendingWork,
+      Date.now() + this.#postResponseMs,
+      () => {
+        // Others still open here keep the isolate (and this work rides on their budgets); alone, it ends.
+        if (this.disposed || this.#watchdog.openCount(this.#isolate) > 0) return;
+        this.#events.backgroundCut?.(
+          this.fn.name,
+          "ERR_FUNCTION_TIMEOUT",
+          `Work after the response was still running ${this.#postResponseMs} ms later`,
+        );
+        this.dispose("ERR_FUNCTION_TIMEOUT");
+      },
+    );
   }
 
   /** Frees the isolate at once; in-flight calls reject. Idempotent. */
   dispose(reason: ErrorCode = "ERR_INTERNAL"): void {
-    this.#disposeReason ??= reason;
+    if (this.#disposeReason !== null) return;
+    this.#disposeReason = reason;
     this.#shell.dispose();
+    void this.#shell.stuck().then((stuck) => {
+      if (stuck) this.#events.stuck?.(this.fn.name);
+    });
     for (const resolve of this.#waiters) resolve("disposed");
     this.#waiters.clear();
   }

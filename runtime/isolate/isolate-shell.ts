@@ -6,8 +6,15 @@ import type { CodeCache } from "./code-cache.ts";
 import { FetchHost } from "./fetch-host.ts";
 import { TimerHost } from "./timer-host.ts";
 
-/** Receives each `console.*` call of the function, with the invocation it belongs to (or null). */
-export type ConsoleSink = (level: string, message: string, invocationId: string | null) => void;
+/** One console line of the function: level, text, and the invocation it belongs to (or null). */
+export interface ConsoleEntry {
+  readonly level: string;
+  readonly message: string;
+  readonly invocationId: string | null;
+}
+
+/** Receives the function's console lines, a batch at a time (bootstrap/console.ts caps them). */
+export type ConsoleSink = (lines: readonly ConsoleEntry[]) => void;
 
 export interface ShellDeps {
   readonly bootstrap: Bootstrap;
@@ -17,12 +24,26 @@ export interface ShellDeps {
   readonly onCatastrophicError: (message: string) => void;
 }
 
-/** Live timers per isolate; the bootstrap throws RangeError past it (bootstrap/timers.ts). */
-const MAX_LIVE_TIMERS = 10_000;
 /** Random bytes per host call; the bootstrap draws crypto randomness from them (bootstrap/crypto.ts). */
 const MAX_ENTROPY_BYTES = 65_536;
 /** Until a function adopts the shell, its timers and fetches get this long. */
 const UNADOPTED_TIMEOUT_MS = 1_000;
+/** A call into the isolate that has not settled this long after a dispose is stuck in V8. */
+export const STUCK_AFTER_DISPOSE_MS = 500;
+
+/**
+ * Host CPU charged to the function for work the host does at its request, in ns, so that work after
+ * the response and floods of host calls draw on the function's CPU budget like its own code does.
+ * Measured on the project machine (docs/architecture.md, "Host work is charged"): a wake-up or
+ * fetch completion call into an isolate ≈ 25 µs of host CPU, a console line through pino ≈ 4 µs,
+ * an outbound fetch through undici ≈ 150 µs, 64 KiB of CSPRNG bytes ≈ 60 µs.
+ */
+export const HOST_CHARGE_NS = Object.freeze({
+  call: 25_000n,
+  consoleLine: 4_000n,
+  fetch: 150_000n,
+  entropyPerKiB: 1_000n,
+});
 
 /** Fresh CSPRNG bytes for the isolate, as a standalone ArrayBuffer (a Buffer may be a pooled slab). */
 function entropy(bytes: number): ArrayBuffer {
@@ -31,6 +52,34 @@ function entropy(bytes: number): ArrayBuffer {
   return out.buffer;
 }
 
+/** Reads a console batch copied out of the isolate, whose bootstrap function code may have tampered with. */
+function consoleEntries(batch: unknown): ConsoleEntry[] {
+  if (!Array.isArray(batch)) return [];
+  const entries: ConsoleEntry[] = [];
+  for (const line of batch) {
+    if (!Array.isArray(line) || typeof line[0] !== "string" || typeof line[1] !== "string") continue;
+    entries.push({ level: line[0], message: line[1], invocationId: typeof line[2] === "string" ? line[2] : null });
+  }
+  return entries;
+}
+
+/** Host work done for one isolate and the calls into it still running: what a watchdog reads. */
+class HostLedger {
+  hostNs = 0n;
+  readonly calls = new Set<Promise<unknown>>();
+
+  charge(ns: bigint): void {
+    this.hostNs += ns;
+  }
+
+  /** Counts a call into the isolate, and keeps it until it settles (see IsolateShell.stuck). */
+  track(call: Promise<unknown>): void {
+    this.hostNs += HOST_CHARGE_NS.call;
+    this.calls.add(call);
+    const settled = () => this.calls.delete(call);
+    call.then(settled, settled);
+  }
+}
 /**
  * An isolate with the runtime bootstrapped and its host bridge connected, but no function yet: the
  * generic part of a cold start, which can be done ahead of time ("stem cells", after OpenWhisk's
@@ -46,6 +95,7 @@ export class IsolateShell {
   readonly init: ivm.Reference;
   /** Where console lines go; the log Callback is created before the function is known. */
   readonly #console: { sink: ConsoleSink };
+  readonly #ledger: HostLedger;
 
   private constructor(fields: {
     isolate: ivm.Isolate;
@@ -55,6 +105,7 @@ export class IsolateShell {
     fetches: FetchHost;
     init: ivm.Reference;
     console: { sink: ConsoleSink };
+    ledger: HostLedger;
   }) {
     this.isolate = fields.isolate;
     this.context = fields.context;
@@ -63,6 +114,42 @@ export class IsolateShell {
     this.fetches = fields.fetches;
     this.init = fields.init;
     this.#console = fields.console;
+    this.#ledger = fields.ledger;
+  }
+
+  /** Host CPU spent at this isolate's request so far (ns): read by the CPU watchdog. */
+  get hostNs(): bigint {
+    return this.#ledger.hostNs;
+  }
+
+  /** Counts a call into the isolate (an invocation): charged, and watched for getting stuck. */
+  track(call: Promise<unknown>): void {
+    this.#ledger.track(call);
+  }
+
+  /**
+   * Timers or fetches are pending, or a call into the isolate is running (a timer wake-up re-arms
+   * from inside its call): the isolate will run again without a new invocation.
+   */
+  get hasPendingWork(): boolean {
+    return this.timers.pending || this.fetches.pending || this.#ledger.calls.size > 0;
+  }
+
+  /**
+   * After a dispose: resolves true if a call into the isolate is still running
+   * STUCK_AFTER_DISPOSE_MS later. V8 cannot interrupt some builtins (`Array.prototype.fill` on a
+   * huge array, `JSON.parse` of megabytes): their thread runs on, and only the process can end it.
+   */
+  async stuck(): Promise<boolean> {
+    if (this.#ledger.calls.size === 0) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(resolve, STUCK_AFTER_DISPOSE_MS, "late");
+    });
+    const settled = Promise.allSettled([...this.#ledger.calls]);
+    const result = await Promise.race([settled, late]);
+    clearTimeout(timer);
+    return result === "late";
   }
 
   static async create(memoryMb: number, deps: ShellDeps): Promise<IsolateShell> {
@@ -72,22 +159,34 @@ export class IsolateShell {
       onCatastrophicError: deps.onCatastrophicError,
       ...(bootstrap.snapshot ? { snapshot: bootstrap.snapshot } : {}),
     });
-    const timers = new TimerHost({ maxTimers: MAX_LIVE_TIMERS, callbackTimeoutMs: UNADOPTED_TIMEOUT_MS });
-    const fetches = new FetchHost(deps.outbound, UNADOPTED_TIMEOUT_MS);
+    const ledger = new HostLedger();
+    const track = (call: Promise<unknown>) => ledger.track(call);
+    const timers = new TimerHost({ callbackTimeoutMs: UNADOPTED_TIMEOUT_MS, onFire: track });
+    const fetches = new FetchHost(deps.outbound, UNADOPTED_TIMEOUT_MS, track);
     const console = { sink: (() => {}) as ConsoleSink };
+    const log = (batch: unknown) => {
+      const entries = consoleEntries(batch);
+      ledger.charge(HOST_CHARGE_NS.consoleLine * BigInt(entries.length));
+      console.sink(entries);
+    };
+    const startFetch: typeof fetches.start = (id, request) => {
+      ledger.charge(HOST_CHARGE_NS.fetch);
+      fetches.start(id, request);
+    };
+    const drawEntropy = (bytes: number) => {
+      const out = entropy(bytes);
+      ledger.charge(HOST_CHARGE_NS.entropyPerKiB * BigInt(Math.ceil(out.byteLength / 1024)) + HOST_CHARGE_NS.call);
+      return out;
+    };
     try {
       const context = await isolate.createContext();
       const jail = context.global;
       // The bridge (runtime/isolate/bootstrap/host.ts): the bootstrap captures and deletes these.
       await Promise.all([
-        jail.set(
-          "__hearth_log",
-          new ivm.Callback((...args: Parameters<ConsoleSink>) => console.sink(...args), { ignored: true }),
-        ),
-        jail.set("__hearth_timer_set", new ivm.Callback(timers.set, { ignored: true })),
-        jail.set("__hearth_timer_clear", new ivm.Callback(timers.clear, { ignored: true })),
-        jail.set("__hearth_entropy", new ivm.Callback(entropy)),
-        jail.set("__hearth_fetch_start", new ivm.Callback(fetches.start, { ignored: true })),
+        jail.set("__hearth_log", new ivm.Callback(log, { ignored: true })),
+        jail.set("__hearth_timer_wake", new ivm.Callback(timers.wake, { ignored: true })),
+        jail.set("__hearth_entropy", new ivm.Callback(drawEntropy)),
+        jail.set("__hearth_fetch_start", new ivm.Callback(startFetch, { ignored: true })),
         jail.set("__hearth_fetch_abort", new ivm.Callback(fetches.abort, { ignored: true })),
       ]);
       if (!bootstrap.snapshot) {
@@ -103,7 +202,16 @@ export class IsolateShell {
       timers.bind(fire as ivm.Reference);
       fetches.bind(fetched as ivm.Reference);
       await Promise.all(["__hearth_init", "__hearth_timer_fire", "__hearth_fetch_done"].map((n) => jail.delete(n)));
-      return new IsolateShell({ isolate, context, memoryMb, timers, fetches, init: init as ivm.Reference, console });
+      return new IsolateShell({
+        isolate,
+        context,
+        memoryMb,
+        timers,
+        fetches,
+        init: init as ivm.Reference,
+        console,
+        ledger,
+      });
     } catch (err) {
       timers.dispose();
       fetches.dispose();
@@ -113,9 +221,10 @@ export class IsolateShell {
   }
 
   /** Gives the shell to a function: its timeouts, and where its console lines go. */
-  adopt(options: { timeoutMs: number; cpuMs: number; onConsole: ConsoleSink }): void {
-    // A timer callback runs outside any invocation: its synchronous part gets the CPU budget.
-    this.timers.setCallbackTimeout(options.cpuMs);
+  adopt(options: { timeoutMs: number; onConsole: ConsoleSink }): void {
+    // A wall-clock backstop only: the CPU watchdog charges callbacks (and what they continue) to the
+    // invocations open on the isolate, and ends them by CPU time, not by time spent waiting for a core.
+    this.timers.setCallbackTimeout(options.timeoutMs);
     this.fetches.setTimeout(options.timeoutMs);
     this.#console.sink = options.onConsole;
   }

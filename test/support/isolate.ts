@@ -7,6 +7,7 @@ import {
   type FunctionCode,
   FunctionIsolate,
   type IsolateDeps,
+  type IsolateEvents,
   loadBootstrap,
   OutboundFetch,
 } from "../../runtime/index.ts";
@@ -44,6 +45,8 @@ export interface TestFunctionOptions {
   snapshot?: boolean;
   /** HEARTH_EGRESS_ALLOW for this isolate's fetch(). */
   egressAllow?: string;
+  events?: IsolateEvents;
+  postResponseMs?: number;
 }
 
 /** Compiles `source` the way a deploy does, into what an executor runs. */
@@ -73,10 +76,14 @@ export async function isolateDepsFor(
     watchdog,
     maxBodyBytes: 6 * 1024 * 1024,
     outbound: new OutboundFetch({ policy: createEgressPolicy(options.egressAllow), maxBodyBytes: 6 * 1024 * 1024 }),
-    onConsole: (level, message, invocationId) => lines.push({ level, message, invocationId }),
+    onConsole: (batch) => {
+      lines.push(...batch);
+    },
     onCatastrophicError: (message) => {
       throw new Error(`catastrophic isolate error in a test: ${message}`);
     },
+    ...(options.events ? { events: options.events } : {}),
+    ...(options.postResponseMs ? { postResponseMs: options.postResponseMs } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import { BodyTooLargeError } from "./body.ts";
+import type { ConsoleBuffer } from "./console.ts";
 import { type Request, requestFromHost } from "./request.ts";
 import { Response } from "./response.ts";
 
@@ -18,9 +19,14 @@ export type DispatchResult =
 
 /** Tracks which invocations are in flight so console lines can be attributed (see console.ts). */
 export class InvocationTracker {
+  readonly #console: ConsoleBuffer;
   #running: string | null = null;
   readonly #inFlight = new Set<string>();
   readonly #fetches = new Map<string | null, number>();
+
+  constructor(console: ConsoleBuffer) {
+    this.#console = console;
+  }
 
   current(): string | null {
     if (this.#running !== null) return this.#running;
@@ -37,10 +43,16 @@ export class InvocationTracker {
     this.#running = null;
   }
 
+  /** The invocation answered: its console output is sent (with a note of what was dropped). */
   end(id: string): void {
     this.#inFlight.delete(id);
     this.#fetches.delete(id);
-    if (this.#inFlight.size === 0) this.#fetches.clear();
+    this.#console.end(id);
+    if (this.#inFlight.size === 0) {
+      // Idle: unattributed output and fetches get a fresh allowance.
+      this.#fetches.clear();
+      this.#console.end(null);
+    }
   }
 
   /** Counts one outbound fetch against the current invocation (or, when unknown, against all in flight). */

@@ -1,3 +1,5 @@
+import type { ConsoleLine } from "./console.ts";
+
 /**
  * The only ways out of the isolate. The host sets them as globals on each new context and calls
  * `__hearth_connect()`, which moves them here and deletes the globals, so function code never sees
@@ -7,11 +9,13 @@
  * snapshot, made once per executor, where no host callbacks can exist.
  */
 export interface HostBridge {
-  /** A console line: level, text, invocation id (or null). Fire-and-forget. */
-  log(level: string, message: string, invocationId: string | null): void;
-  /** Arms a host timer that will call `__hearth_timer_fire(id)` after `ms`. Fire-and-forget. */
-  timerSet(id: number, ms: number): void;
-  timerClear(id: number): void;
+  /** A batch of console lines (console.ts). Fire-and-forget. */
+  log(lines: ConsoleLine[]): void;
+  /**
+   * Asks the host to call `__hearth_timer_fire()` in `ms` (replacing an earlier request). The timers
+   * themselves live in the isolate (timers.ts). Fire-and-forget.
+   */
+  timerWake(ms: number): void;
   /** Fresh random bytes from the host's CSPRNG (node:crypto). Synchronous. */
   entropy(bytes: number): ArrayBuffer;
   /** Starts outbound request `id`; the host answers through `__hearth_fetch_done`. Fire-and-forget. */
@@ -25,8 +29,7 @@ const notConnected = (): never => {
 
 export const host: HostBridge = {
   log: notConnected,
-  timerSet: notConnected,
-  timerClear: notConnected,
+  timerWake: notConnected,
   entropy: notConnected,
   fetchStart: notConnected,
   fetchAbort: notConnected,
@@ -34,8 +37,7 @@ export const host: HostBridge = {
 
 const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
   log: "__hearth_log",
-  timerSet: "__hearth_timer_set",
-  timerClear: "__hearth_timer_clear",
+  timerWake: "__hearth_timer_wake",
   entropy: "__hearth_entropy",
   fetchStart: "__hearth_fetch_start",
   fetchAbort: "__hearth_fetch_abort",

@@ -7,7 +7,7 @@
 
 import { AbortController, AbortSignal } from "./abort.ts";
 import { Blob, File } from "./blob.ts";
-import { createConsole } from "./console.ts";
+import { ConsoleBuffer, createConsole } from "./console.ts";
 import { crypto } from "./crypto.ts";
 import { createDispatcher, InvocationTracker } from "./dispatch.ts";
 import { createFetch, fetchDone } from "./fetch.ts";
@@ -16,13 +16,14 @@ import { connectHost, host } from "./host.ts";
 import { performance, resetTimeOrigin } from "./performance.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
-import { clearInterval, clearTimeout, fireTimer, setInterval, setTimeout } from "./timers.ts";
+import { clearInterval, clearTimeout, fireTimers, setInterval, setTimeout } from "./timers.ts";
 import { limitWasmMemory } from "./wasm.ts";
 
 type Global = Record<string, unknown>;
 const g = globalThis as unknown as Global;
 
-const tracker = new InvocationTracker();
+const consoleBuffer = new ConsoleBuffer(host);
+const tracker = new InvocationTracker(consoleBuffer);
 
 defineGlobals({
   Request,
@@ -37,7 +38,7 @@ defineGlobals({
   clearTimeout,
   setInterval,
   clearInterval,
-  console: createConsole(host, () => tracker.current()),
+  console: createConsole(consoleBuffer, () => tracker.current()),
   fetch: createFetch(() => tracker.chargeFetch()),
 });
 
@@ -50,7 +51,7 @@ defineGlobal("__hearth_connect", (memoryMb: number) => {
   resetTimeOrigin();
   limitWasmMemory(memoryMb * 1024 * 1024);
 });
-defineGlobal("__hearth_timer_fire", fireTimer);
+defineGlobal("__hearth_timer_fire", fireTimers);
 defineGlobal("__hearth_fetch_done", fetchDone);
 defineGlobal("__hearth_init", (envJson: string, maxBodyBytes: number) => {
   const module = g.__hearth_module;
