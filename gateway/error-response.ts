@@ -9,6 +9,15 @@ const RETRY_AFTER_SECONDS = "1";
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["ERR_NO_CAPACITY", "ERR_UNAVAILABLE"]);
 
 /**
+ * Codes whose message can carry text of the function's own (a top-level exception: a connection
+ * string, a key). A caller of /fn/<name> is anyone on the internet, not the deployer: it gets this
+ * message and an error id; the original goes to the log under that id.
+ */
+const PRIVATE_MESSAGES: Partial<Record<ErrorCode, string>> = {
+  ERR_FUNCTION_INVALID: "The function failed to load; its deployer can find why in the logs under this error id",
+};
+
+/**
  * The one place where errors become HTTP: `{ "error": { code, message, errorId? } }` with the
  * status the code maps to. Internal errors are opaque to the caller; their detail goes to the log
  * under the error id the caller sees.
@@ -18,9 +27,39 @@ export function errorResponse(code: ErrorCode, message: string, errorId?: string
   return jsonResponse(statusOfCode(code), { error: { code, message, ...(errorId ? { errorId } : {}) } }, headers);
 }
 
-/** Maps a thrown value; unknown errors are logged with a fresh error id and answered opaquely. */
+/**
+ * An error reply about an invocation (from the executor or the invoker), as the caller sees it. A code
+ * in PRIVATE_MESSAGES is answered without its message, which is logged under the error id (the
+ * reply's, else the invocation id).
+ */
+export function invocationErrorResponse(
+  reply: { readonly code: ErrorCode; readonly message: string; readonly errorId?: string },
+  invocationId: string,
+  fn: string,
+  log: Logger,
+): HttpResponse {
+  const generic = PRIVATE_MESSAGES[reply.code];
+  if (generic === undefined) return errorResponse(reply.code, reply.message, reply.errorId);
+  const errorId = reply.errorId ?? invocationId;
+  log.warn(
+    { fn, code: reply.code, errorId, detail: reply.message },
+    "invocation failed; the caller got a generic message",
+  );
+  return errorResponse(reply.code, generic, errorId);
+}
+
+/**
+ * Maps a thrown value; unknown errors are logged with a fresh error id and answered opaquely, and so
+ * are codes whose message is private (PRIVATE_MESSAGES).
+ */
 export function thrownResponse(err: unknown, log: Logger): HttpResponse {
   const code = codeOf(err);
+  const generic = PRIVATE_MESSAGES[code];
+  if (generic !== undefined) {
+    const errorId = randomUUID();
+    log.warn({ err, code, errorId }, "request failed; the caller got a generic message");
+    return errorResponse(code, generic, errorId);
+  }
   if (ERROR_CODES[code].kind === "system") {
     const errorId = randomUUID();
     log.error({ err, errorId }, "request failed");

@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { FunctionStore, LIMITS, type Logger, parseHeartbeat, SUBJECTS, silentLogger } from "../protocol/index.ts";
 import { createTokenCheck } from "./auth.ts";
-import { createHandler } from "./handler.ts";
+import { createAdmission, createHandler } from "./handler.ts";
+import { type HttpLimits, parseFunctionsDomain, parseHttpLimits } from "./http-limits.ts";
 import type { HttpRequest, HttpResponse } from "./http-types.ts";
 import { Invoker } from "./invoker.ts";
 import { createNodeServer } from "./node-server.ts";
@@ -21,6 +22,13 @@ export interface GatewayOptions {
   readonly maxBodyBytes?: number;
   /** How invocations pick among the executors holding a function (default: power of two choices). */
   readonly routingPolicy?: PolicyName;
+  /** Header/request timeouts, keep-alive and connection cap of the HTTP server (DEFAULT_HTTP_LIMITS). */
+  readonly http?: Partial<HttpLimits>;
+  /**
+   * Gives each function its own origin: with `fn.example`, Host `hello.fn.example` invokes `hello`
+   * with the path as it is, beside `/fn/hello`. Needs a wildcard DNS record pointing at the gateway.
+   */
+  readonly functionsDomain?: string;
   readonly log?: Logger;
 }
 
@@ -38,6 +46,9 @@ export class Gateway {
   readonly #log: Logger;
   readonly #routes = new RouteTable();
   readonly #maxBodyBytes: number;
+  readonly #httpLimits: HttpLimits;
+  /** `.fn.example`, or null when host-based routing is off. */
+  readonly #functionsDomain: string | null;
   #server: Server | null = null;
   #heartbeats: Subscription | null = null;
   #lastWorkerBeatMs = 0;
@@ -51,6 +62,9 @@ export class Gateway {
     this.#options = options;
     this.#log = options.log ?? silentLogger();
     this.#maxBodyBytes = effectiveBodyLimit(options, this.#log);
+    // Checked here, so a bad setting fails at construction with the field named, not at listen().
+    this.#httpLimits = parseHttpLimits(options.http);
+    this.#functionsDomain = options.functionsDomain ? parseFunctionsDomain(options.functionsDomain) : null;
   }
 
   /** Opens the buckets, follows deploys and starts listening. Resolves with the base URL. */
@@ -87,19 +101,29 @@ export class Gateway {
         if (!err) this.#lastLeaderBeatMs = Date.now();
       },
     });
+    const checkToken = createTokenCheck(this.#options.token);
     this.#handle = createHandler({
       store,
       routes: this.#routes,
       invoker,
-      checkToken: createTokenCheck(this.#options.token),
+      checkToken,
       readiness: () => this.#readiness(),
       cluster: { nc, routes: () => this.routes() },
       log: this.#log,
+      functionsDomain: this.#functionsDomain,
     });
     const handle = this.#handle;
     this.#server = createNodeServer({
       handle,
-      bodyLimitFor: (target) => (target.startsWith("/v1/") ? CONTROL_BODY_LIMIT : this.#maxBodyBytes),
+      admit: createAdmission({
+        routes: this.#routes,
+        checkToken,
+        log: this.#log,
+        functionsDomain: this.#functionsDomain,
+        maxBodyBytes: this.#maxBodyBytes,
+        controlBodyBytes: CONTROL_BODY_LIMIT,
+      }),
+      limits: this.#httpLimits,
       log: this.#log,
     });
     const server = this.#server;
@@ -108,7 +132,10 @@ export class Gateway {
       server.listen(this.#options.port ?? 8080, this.#options.host ?? "127.0.0.1", () => resolve());
     });
     const url = this.url;
-    this.#log.info({ url, maxBodyBytes: this.#maxBodyBytes }, "gateway listening");
+    this.#log.info(
+      { url, maxBodyBytes: this.#maxBodyBytes, http: this.#httpLimits, functionsDomain: this.#functionsDomain },
+      "gateway listening",
+    );
     return url;
   }
 

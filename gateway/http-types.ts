@@ -23,7 +23,7 @@ export interface HttpResponse {
 }
 
 /** First value of a header (names are lowercase). */
-export function headerValue(req: HttpRequest, name: string): string | undefined {
+export function headerValue(req: { readonly headers: HeaderPairs }, name: string): string | undefined {
   for (const [k, v] of req.headers) if (k === name) return v;
   return undefined;
 }

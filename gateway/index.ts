@@ -2,6 +2,8 @@
 
 export type { GatewayOptions } from "./gateway.ts";
 export { Gateway } from "./gateway.ts";
+export type { HttpLimits } from "./http-limits.ts";
+export { DEFAULT_HTTP_LIMITS, HTTP_LIMIT_ENV, httpLimitsFromEnv, parseHttpLimits } from "./http-limits.ts";
 export type { HttpRequest, HttpResponse } from "./http-types.ts";
 export { main } from "./main.ts";
 export { prepareBundle } from "./prepare-bundle.ts";

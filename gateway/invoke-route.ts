@@ -1,5 +1,11 @@
-import { type FunctionRecord, type HeaderPairs, HearthError, type RequestHead } from "../protocol/index.ts";
-import { errorResponse } from "./error-response.ts";
+import {
+  type FunctionRecord,
+  type HeaderPairs,
+  HearthError,
+  type Logger,
+  type RequestHead,
+} from "../protocol/index.ts";
+import { errorResponse, invocationErrorResponse } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, headerValue } from "./http-types.ts";
 import type { Invoker } from "./invoker.ts";
 
@@ -24,8 +30,10 @@ const RESPONSE_DROPPED = new Set([...HOP_BY_HOP, "content-length"]);
 /**
  * Builds the request the function sees: mounted at the root, so `/fn/api/users/7?q=1` arrives as
  * `http://<host>/users/7?q=1`, with `x-forwarded-*` carrying the original host, proto and prefix.
+ * `mounted` is false for host-based routing (`<name>.<functions domain>`): the path is the
+ * function's own, and there is no prefix to report.
  */
-export function requestHeadFor(req: HttpRequest, name: string, rest: string): RequestHead {
+export function requestHeadFor(req: HttpRequest, name: string, rest: string, mounted = true): RequestHead {
   const host = headerValue(req, "host") ?? "localhost";
   // The host becomes part of request.url: anything but a plain host[:port] would garble the URL.
   if (!VALID_HOST.test(host)) throw new HearthError("ERR_BAD_REQUEST", `Invalid Host header ${JSON.stringify(host)}`);
@@ -35,7 +43,8 @@ export function requestHeadFor(req: HttpRequest, name: string, rest: string): Re
     if (pair[0] === "x-forwarded-for") forwardedFor = pair[1];
     else if (!HOP_BY_HOP.has(pair[0])) headers.push(pair);
   }
-  headers.push(["x-forwarded-host", host], ["x-forwarded-proto", "http"], ["x-forwarded-prefix", `/fn/${name}`]);
+  headers.push(["x-forwarded-host", host], ["x-forwarded-proto", "http"]);
+  if (mounted) headers.push(["x-forwarded-prefix", `/fn/${name}`]);
   const chain = [forwardedFor, req.remoteAddress].filter(Boolean).join(", ");
   if (chain) headers.push(["x-forwarded-for", chain]);
   // Normalized here by Node's native WHATWG parser, so the isolate need not parse it again.
@@ -52,12 +61,14 @@ export function requestHeadFor(req: HttpRequest, name: string, rest: string): Re
   return { method: req.method, url, headers };
 }
 
-/** Runs one invocation and turns its reply into the HTTP response. */
+/** Runs one invocation and turns its reply into the HTTP response. `mounted`: see requestHeadFor. */
 export async function invokeFunction(
   invoker: Invoker,
   record: FunctionRecord,
   req: HttpRequest,
   rest: string,
+  log: Logger,
+  mounted = true,
 ): Promise<HttpResponse> {
   if (req.body.byteLength > record.maxBodyBytes) {
     return errorResponse(
@@ -65,9 +76,13 @@ export async function invokeFunction(
       `Request body is over ${record.name}'s ${record.maxBodyBytes} byte limit`,
     );
   }
-  const { invocationId, reply } = await invoker.invoke(record, requestHeadFor(req, record.name, rest), req.body);
+  const { invocationId, reply } = await invoker.invoke(
+    record,
+    requestHeadFor(req, record.name, rest, mounted),
+    req.body,
+  );
   if (!reply.ok) {
-    const error = errorResponse(reply.code, reply.message, reply.errorId);
+    const error = invocationErrorResponse(reply, invocationId, record.name, log);
     return { ...error, headers: [...error.headers, ["x-hearth-id", invocationId]] };
   }
   const headers = reply.head.headers.filter(([name]) => !RESPONSE_DROPPED.has(name));

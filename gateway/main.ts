@@ -1,6 +1,7 @@
 /** `hearth gateway`: the HTTP gateway process. Configured by environment. */
 import { connectNats, createLogger, intFromEnv, LIMITS, onShutdownSignal, requireEnv } from "../protocol/index.ts";
 import { Gateway } from "./gateway.ts";
+import { httpLimitsFromEnv } from "./http-limits.ts";
 import { parsePolicyName } from "./routing/policies.ts";
 
 /**
@@ -19,6 +20,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     port: intFromEnv(env, "HEARTH_PORT", 8080),
     maxBodyBytes: intFromEnv(env, "HEARTH_MAX_BODY_BYTES", LIMITS.defaultMaxBodyBytes),
     routingPolicy: parsePolicyName(env.HEARTH_ROUTING_POLICY),
+    http: httpLimitsFromEnv(env),
+    ...(env.HEARTH_FUNCTIONS_DOMAIN ? { functionsDomain: env.HEARTH_FUNCTIONS_DOMAIN } : {}),
     log,
   });
   await gateway.start();

@@ -1,15 +1,22 @@
 import { type IncomingMessage, Server, type ServerOptions, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { HeaderPairs, Logger } from "../protocol/index.ts";
 import { errorResponse } from "./error-response.ts";
+import type { Admission } from "./handler.ts";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits, timeoutCheckIntervalMs } from "./http-limits.ts";
 import type { HttpRequest, HttpResponse } from "./http-types.ts";
 
 export interface NodeServerOptions {
   readonly handle: (req: HttpRequest) => Promise<HttpResponse>;
-  /** Body limit by request target: invocations and the control API have different ones. */
-  readonly bodyLimitFor: (target: string) => number;
+  /** Judges a request that declares a body before a byte of it is read: see handler.ts `Admission`. */
+  readonly admit: Admission;
   readonly log: Logger;
+  /** Header and request timeouts, keep-alive, connection cap. Default DEFAULT_HTTP_LIMITS. */
+  readonly limits?: HttpLimits;
   /** After close(), connections still open this long are cut. Default DEFAULT_CLOSE_DEADLINE_MS. */
   readonly closeDeadlineMs?: number;
+  /** How long a connection answered before its body was read keeps discarding input. Default LINGER_MS. */
+  readonly lingerMs?: number;
 }
 
 /**
@@ -30,6 +37,19 @@ export const DEFAULT_CLOSE_DEADLINE_MS = 5_000;
 const CLOSE_IDLE_GRACE_MS = 500;
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A request answered before its body was read (401, 413) ends its connection, but not at once:
+ * closing a socket with unread input makes the kernel send RST, and a client still uploading then
+ * loses our answer (a 100 MB upload got "connection reset" instead of 413). So we send the answer and
+ * FIN, discard what still arrives, and close when the client does, or after this long. nginx does the
+ * same ("lingering close", up to 30 s, 5 s idle); 2 s is many round trips on any path, and bounds
+ * what one refused client can make us discard.
+ */
+export const LINGER_MS = 2_000;
+
+/** Dropped connections (over maxConnections) are logged at most this often. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 /**
  * node:http's close() stops accepting and closes idle sockets, then waits for every other socket to
@@ -82,15 +102,43 @@ class DrainingServer extends Server {
   }
 }
 
-/** The thin adapter from node:http to the gateway handler. close() is bounded (see DrainingServer). */
+/**
+ * The thin adapter from node:http to the gateway handler. close() is bounded (see DrainingServer);
+ * so are the time a client may take to send a request and the number of connections (HttpLimits).
+ */
 export function createNodeServer(options: NodeServerOptions): Server {
+  const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
   const server: DrainingServer = new DrainingServer(
-    { keepAliveTimeout: 65_000 },
+    {
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: timeoutCheckIntervalMs(limits),
+    },
     options.closeDeadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS,
     (req, res) => {
-      void serve(req, res, options, () => server.closing);
+      void serve(req, res, options, () => server.closing, false);
     },
   );
+  // node:http treats 0 as "accept none"; ours means no cap.
+  if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
+  // With a listener, node leaves `Expect: 100-continue` to us: a body we would refuse is never asked for.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    void serve(req, res, options, () => server.closing, true);
+  });
+  let dropped = 0;
+  let droppedLoggedAt = 0;
+  server.on("drop", () => {
+    dropped++;
+    const now = Date.now();
+    if (now - droppedLoggedAt < DROP_LOG_INTERVAL_MS) return;
+    options.log.warn(
+      { dropped, maxConnections: limits.maxConnections },
+      "connection cap reached; new connections closed",
+    );
+    droppedLoggedAt = now;
+    dropped = 0;
+  });
   return server;
 }
 
@@ -99,31 +147,64 @@ async function serve(
   res: ServerResponse,
   options: NodeServerOptions,
   closing: () => boolean,
+  expectsContinue: boolean,
 ): Promise<void> {
   const target = req.url ?? "/";
-  const limit = options.bodyLimitFor(target);
-  let response: HttpResponse;
-  let body: Uint8Array | null;
-  try {
-    body = await readBody(req, limit);
-  } catch {
-    res.destroy(); // the client went away mid-body; nobody to answer
-    return;
-  }
-  if (body === null) {
-    response = errorResponse("ERR_PAYLOAD_TOO_LARGE", `Request body is over the ${limit} byte limit`);
-    res.shouldKeepAlive = false;
-  } else {
-    response = await options.handle({
-      method: req.method ?? "GET",
-      target,
-      headers: pairsOf(req.rawHeaders),
-      body,
-      remoteAddress: req.socket.remoteAddress,
-    });
-  }
+  const method = req.method ?? "GET";
+  const headers = pairsOf(req.rawHeaders);
+  let body: Uint8Array = EMPTY;
+  const length = req.headers["content-length"];
+  const chunked = req.headers["transfer-encoding"] !== undefined;
+  if (chunked || (length !== undefined && length !== "0")) {
+    // node's parser has already refused a malformed content-length (400).
+    const admitted = options.admit(target, headers, chunked ? -1 : Number(length));
+    if (typeof admitted !== "number") return refuse(req, res, admitted, options);
+    if (expectsContinue) res.writeContinue();
+    let read: Uint8Array | null;
+    try {
+      read = await readBody(req, admitted);
+    } catch {
+      res.destroy(); // the client went away mid-body, or sent it too slowly; nobody to answer
+      return;
+    }
+    if (read === null) {
+      const tooLarge = errorResponse("ERR_PAYLOAD_TOO_LARGE", `Request body is over the ${admitted} byte limit`);
+      return refuse(req, res, tooLarge, options);
+    }
+    body = read;
+  } else req.resume();
+  const response = await options.handle({ method, target, headers, body, remoteAddress: req.socket.remoteAddress });
+  send(res, response, options, closing());
+}
+
+/**
+ * Answers without reading (the rest of) the body, then ends the connection: what is left of the body
+ * is never read into memory, and the connection's state after an unread body is unknown. The socket
+ * lingers before it closes (LINGER_MS says why): node:http would close it right after the answer.
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, response: HttpResponse, options: NodeServerOptions): void {
+  res.shouldKeepAlive = false;
+  const lingerMs = options.lingerMs ?? LINGER_MS;
+  // node:http ends a `Connection: close` response with socket.destroySoon(); this socket lingers instead.
+  req.socket.destroySoon = function (this: Socket) {
+    lingeringClose(this, lingerMs);
+  };
+  send(res, response, options, true);
+}
+
+function lingeringClose(socket: Socket, lingerMs: number): void {
+  if (socket.writable) socket.end();
+  if (socket.destroyed) return;
+  // node:http's parser goes on discarding the body (the request is dumped); a client that stops
+  // sending and closes ends the socket through node's own half-close handling before this fires.
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
+}
+
+function send(res: ServerResponse, response: HttpResponse, options: NodeServerOptions, closing: boolean): void {
   let headers = response.headers;
-  if (closing()) {
+  if (closing) {
     // Node then sends `Connection: close` and ends the socket after this response.
     res.shouldKeepAlive = false;
     headers = headers.filter(([name]) => name.toLowerCase() !== "connection");
@@ -133,7 +214,7 @@ async function serve(
     res.end(response.body);
   } catch (err) {
     // Header validation in Node is the last line of defence against odd function output.
-    options.log.error({ err, target }, "writing the response failed");
+    options.log.error({ err, target: res.req.url }, "writing the response failed");
     if (!res.headersSent) {
       const fallback = errorResponse("ERR_INVALID_RESPONSE", "The function's response could not be sent");
       res.writeHead(fallback.status, flatten(fallback.headers));
@@ -143,30 +224,28 @@ async function serve(
 }
 
 /**
- * Reads the whole body, or returns null once it is over `limit`. Over the limit the rest is still
- * drained (not stored) so the client reads our 413 instead of a reset connection.
+ * Reads the whole body, or resolves null as soon as it is over `limit`: the caller answers 413 then,
+ * and the rest of the body is discarded as it arrives, never stored.
  */
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | null> {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared === 0 && req.headers["transfer-encoding"] === undefined) {
-    req.resume();
-    return Promise.resolve(EMPTY);
-  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = declared > limit;
-    req.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.byteLength;
-      if (size > limit) over = true;
-      if (!over) chunks.push(chunk);
-      // Drain a modest overshoot so the client can read the 413; past that, stop reading at all.
-      else if (size > limit * 2) {
-        resolve(null);
-        req.destroy();
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
       }
-    });
-    req.on("end", () => resolve(over ? null : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+      req.removeListener("data", onData);
+      req.removeListener("end", onEnd);
+      req.resume(); // flowing with no listener: what follows is dropped
+      chunks.length = 0;
+      resolve(null);
+    };
+    const onEnd = () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    req.on("data", onData);
+    req.on("end", onEnd);
     req.on("error", reject);
   });
 }
