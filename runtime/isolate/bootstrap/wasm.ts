@@ -1,73 +1,143 @@
 /**
  * Counts WebAssembly memory against the function's memory limit. V8 does not count it (research
- * §1: a 256 MB WebAssembly.Memory in a 16 MB isolate was allowed and grew the process RSS by 256 MB),
- * so memories made or grown from JavaScript draw on a budget of the isolate's memory limit and
- * throw RangeError past it, as a failed allocation does. Memories a module declares internally, and
- * `memory.grow` executed inside Wasm code, are not seen here (see docs/architecture.md).
+ * §1: a 256 MB WebAssembly.Memory in a 16 MB isolate was allowed and grew the process RSS by 256 MB;
+ * issue 7: a module declaring its own memory grew an executor by 1 GB). The engine's constructors are
+ * replaced by wrappers that draw on one budget (wasm-budget.ts), and the natives stay reachable only
+ * from the wasm-* files: not through `memory.constructor`, `module.constructor` or a prototype.
+ *
+ * - `new WebAssembly.Memory` reserves its initial size and gets a maximum within the budget;
+ *   `memory.grow()` from JavaScript reserves what it adds.
+ * - Every compile (`new WebAssembly.Module`, `compile`, `instantiate` from bytes) rewrites the
+ *   memories a module defines to a maximum within the free budget, and refuses one whose initial
+ *   size alone does not fit (wasm-module.ts).
+ * - Every instance reserves its defined memories' maxima, and the rest of any imported memory's
+ *   maximum, because Wasm code grows them without asking JavaScript.
  */
-const PAGE_BYTES = 65_536;
-let budgetBytes = Number.POSITIVE_INFINITY;
-let usedBytes = 0;
+import { accountOf, freePages, hold, MAX_PAGES, PAGE_BYTES, release, reserve, setWasmLimit } from "./wasm-budget.ts";
+import {
+  construct,
+  defineProperty,
+  max,
+  min,
+  natives,
+  PromiseOf,
+  TypeErrorOf,
+  takeWasmNatives,
+} from "./wasm-intrinsics.ts";
+import { compileModule, instantiateModule, isModule } from "./wasm-module.ts";
 
-interface Account {
-  bytes: number;
-}
+const whole = (n: number) => (n >= 0 && n <= MAX_PAGES ? n - (n % 1) : 0);
 
-const accounts = new WeakMap<WebAssembly.Memory, Account>();
-const released = new FinalizationRegistry<Account>((account) => {
-  usedBytes -= account.bytes;
-});
-
-function reserve(bytes: number): void {
-  if (usedBytes + bytes > budgetBytes) {
-    throw new RangeError(
-      `WebAssembly.Memory: ${bytes} more bytes would exceed the function's ${budgetBytes} byte memory limit`,
-    );
+/**
+ * `new WebAssembly.Memory(descriptor)`. Each field is read once and passed on as a number: a getter
+ * must not show one size to the budget and another to V8.
+ */
+function createMemory(descriptor: unknown, newTarget: NewableFunction): WebAssembly.Memory {
+  if ((typeof descriptor !== "object" && typeof descriptor !== "function") || descriptor === null) {
+    throw new TypeErrorOf("WebAssembly.Memory(): Argument 0 must be a memory descriptor");
   }
-  usedBytes += bytes;
+  const fields = descriptor as Record<string, unknown>;
+  const address = fields.address;
+  if (address !== undefined && address !== "i32") {
+    throw new TypeErrorOf('WebAssembly.Memory(): memory64 (address "i64") is not available to Hearth functions');
+  }
+  const initial = +(fields.initial as number);
+  const rawMaximum = fields.maximum;
+  const declared = rawMaximum === undefined ? MAX_PAGES : +(rawMaximum as number);
+  const shared = !!fields.shared;
+  const free = freePages();
+  const bytes = whole(initial) * PAGE_BYTES;
+  reserve(bytes, "WebAssembly.Memory()");
+  let memory: WebAssembly.Memory;
+  try {
+    // V8 itself refuses a shared memory without a maximum; the budget must not supply one.
+    const maximum = shared && rawMaximum === undefined ? undefined : min(declared, free);
+    memory = construct(natives.Memory, [{ initial, maximum, shared }], newTarget) as WebAssembly.Memory;
+  } catch (err) {
+    release(bytes);
+    throw err;
+  }
+  const maxBytes = max(whole(min(declared, free)) * PAGE_BYTES, bytes);
+  hold({ bytes, maxBytes, pinned: false, holders: 0 }, memory, true);
+  return memory;
 }
 
-/** Installs the accounting; `limitBytes` is the isolate's memory limit. */
+/** `memory.grow(delta)` from JavaScript: reserves what it adds, unless the whole maximum is already paid for. */
+function growMemory(memory: WebAssembly.Memory, delta: unknown): number {
+  const pages = +(delta as number);
+  const account = accountOf(memory);
+  if (!account || account.pinned) return natives.grow(memory, pages);
+  const bytes = whole(pages) * PAGE_BYTES;
+  reserve(bytes, "WebAssembly.Memory.grow()");
+  try {
+    const previous = natives.grow(memory, pages);
+    account.bytes += bytes;
+    return previous;
+  } catch (err) {
+    release(bytes);
+    throw err;
+  }
+}
+
+/** What V8 constructs: the native itself for `new WebAssembly.X`, a subclass as it is. */
+const targetOf = (newTarget: unknown, wrapper: unknown, native: NewableFunction) =>
+  (newTarget === wrapper ? native : newTarget) as NewableFunction;
+
+/** Named by their keys, which minifying leaves alone; constructors, as the natives are. */
+const wrappers = {
+  Memory: function (this: unknown, descriptor: unknown) {
+    if (!new.target) throw new TypeErrorOf("WebAssembly.Memory must be invoked with 'new'");
+    return createMemory(descriptor, targetOf(new.target, wrappers.Memory, natives.Memory));
+  },
+  Module: function (this: unknown, bytes: unknown, options?: unknown) {
+    if (!new.target) throw new TypeErrorOf("WebAssembly.Module must be invoked with 'new'");
+    return compileModule(bytes, options, targetOf(new.target, wrappers.Module, natives.Module));
+  },
+  Instance: function (this: unknown, module: unknown, importObject?: unknown) {
+    if (!new.target) throw new TypeErrorOf("WebAssembly.Instance must be invoked with 'new'");
+    return instantiateModule(module, importObject, targetOf(new.target, wrappers.Instance, natives.Instance));
+  },
+  grow: function (this: WebAssembly.Memory, delta: unknown) {
+    return growMemory(this, delta);
+  },
+  // Compiled synchronously, on the isolate's own thread: its CPU is then the function's, metered
+  // like the rest of its code, instead of V8's background compile threads'.
+  compile: (bytes: unknown, options?: unknown): Promise<WebAssembly.Module> =>
+    new PromiseOf((resolve) => resolve(compileModule(bytes, options, natives.Module))),
+  instantiate: (source: unknown, importObject?: unknown, options?: unknown) =>
+    new PromiseOf((resolve) => {
+      if (isModule(source)) return resolve(instantiateModule(source, importObject, natives.Instance));
+      const module = compileModule(source, options, natives.Module);
+      resolve({ module, instance: instantiateModule(module, importObject, natives.Instance) });
+    }),
+};
+
+function replace(target: object, key: string, value: unknown): void {
+  defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false });
+}
+
+/** Installs the accounting; `limitBytes` is the isolate's memory limit. Called once, before function code runs. */
 export function limitWasmMemory(limitBytes: number): void {
-  budgetBytes = limitBytes;
-  const Native = WebAssembly.Memory;
-  const nativeGrow = Native.prototype.grow;
-  function Memory(this: unknown, descriptor: WebAssembly.MemoryDescriptor): WebAssembly.Memory {
-    if (!new.target) throw new TypeError("WebAssembly.Memory must be invoked with 'new'");
-    const bytes = Math.max(0, Number(descriptor?.initial) || 0) * PAGE_BYTES;
-    reserve(bytes);
-    let memory: WebAssembly.Memory;
-    try {
-      memory = new Native(descriptor);
-    } catch (err) {
-      usedBytes -= bytes;
-      throw err;
-    }
-    const account = { bytes };
-    accounts.set(memory, account);
-    released.register(memory, account);
-    return memory;
+  takeWasmNatives();
+  setWasmLimit(limitBytes);
+  const { Memory: NativeMemory, Module: NativeModule, Instance: NativeInstance } = natives;
+  const pairs: Array<[object, { prototype: object; name: string }]> = [
+    [wrappers.Memory, NativeMemory],
+    [wrappers.Module, NativeModule],
+    [wrappers.Instance, NativeInstance],
+  ];
+  for (const [wrapper, native] of pairs) {
+    defineProperty(wrapper, "prototype", { value: native.prototype, writable: false });
+    // Else `new memory.constructor(...)` would reach the native, unaccounted constructor.
+    replace(native.prototype, "constructor", wrapper);
+    replace(WebAssembly, native.name, wrapper);
   }
-  Memory.prototype = Native.prototype;
-  // Else `new memory.constructor(...)` would reach the native, unaccounted constructor.
-  Object.defineProperty(Native.prototype, "constructor", { value: Memory, writable: true, configurable: true });
-  Native.prototype.grow = function grow(this: WebAssembly.Memory, delta: number): number {
-    const account = accounts.get(this);
-    const bytes = Math.max(0, Number(delta) || 0) * PAGE_BYTES;
-    if (account) reserve(bytes);
-    try {
-      const previous = nativeGrow.call(this, delta);
-      if (account) account.bytes += bytes;
-      return previous;
-    } catch (err) {
-      if (account) usedBytes -= bytes;
-      throw err;
-    }
-  };
-  Object.defineProperty(WebAssembly, "Memory", {
-    value: Memory,
-    writable: true,
-    configurable: true,
-    enumerable: false,
-  });
+  for (const key of ["imports", "exports", "customSections"] as const) replace(wrappers.Module, key, NativeModule[key]);
+  replace(NativeMemory.prototype, "grow", wrappers.grow);
+  // A resizable buffer's resize() grows the memory inside V8, past the wrapper (V8 does not ship it yet).
+  delete (NativeMemory.prototype as { toResizableBuffer?: unknown }).toResizableBuffer;
+  replace(WebAssembly, "compile", wrappers.compile);
+  replace(WebAssembly, "instantiate", wrappers.instantiate);
+  // Streaming would hand V8 a Response to compile unseen; V8 here has no embedder hook for it, but a future one must not pass.
+  for (const key of ["compileStreaming", "instantiateStreaming"]) delete (WebAssembly as Record<string, unknown>)[key];
 }
