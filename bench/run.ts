@@ -263,7 +263,7 @@ async function measurePeers(): Promise<void> {
     const workerPid = cluster.pids["worker-1"] as number;
     const record = await client.get("hello");
     const runtime = PARTS.has("runtime")
-      ? await measureRuntimeOnly(cluster.natsUrl, record, childPids(workerPid), SECONDS)
+      ? await measureRuntimeOnly(cluster, record, childPids(workerPid), SECONDS)
       : null;
     const cold = PARTS.has("cold") ? await measureColdStarts(client, hello.code, COLD_FUNCTIONS) : [];
     const density = PARTS.has("density") ? measureDensity(DENSITY_ISOLATES) : null;

@@ -1,5 +1,6 @@
-import { connect, nuid } from "@nats-io/transport-node";
+import { type NatsConnection, nuid } from "@nats-io/transport-node";
 import { encodeInvocation, parseLoadReport, SUBJECTS } from "../protocol/index.ts";
+import { connectToDevNats } from "../test/support/dev-nats.ts";
 import { cpuMicros } from "../test/support/proc.ts";
 
 /**
@@ -7,12 +8,13 @@ import { cpuMicros } from "../test/support/proc.ts";
  * flight, for `seconds`; reports the executor's CPU per invocation (receive → isolate → reply).
  */
 export async function measureRuntimeOnly(
-  natsUrl: string,
+  cluster: { natsUrl: string; home: string },
   record: { name: string; version: string },
   executorPids: number[],
   seconds: number,
 ): Promise<{ invocations: number; perSecond: number; executorCpuMicrosPerInvocation: number }> {
-  const nc = await connect({ servers: natsUrl, noAsyncTraces: true });
+  // As the gateway: `hearth dev`'s nats-server refuses anonymous clients.
+  const nc = await connectToDevNats(cluster);
   const head = { method: "GET", url: "http://127.0.0.1/", headers: [["host", "127.0.0.1"]] as Array<[string, string]> };
   const empty = new Uint8Array(0);
   const subject = await subjectOf(nc, record.name);
@@ -45,7 +47,7 @@ export async function measureRuntimeOnly(
 }
 
 /** The invocation subject of an executor holding `fn`, from the next load report that shows one. */
-async function subjectOf(nc: Awaited<ReturnType<typeof connect>>, fn: string): Promise<string> {
+async function subjectOf(nc: NatsConnection, fn: string): Promise<string> {
   const sub = nc.subscribe(SUBJECTS.load);
   for await (const msg of sub) {
     const report = parseLoadReport(msg.data);

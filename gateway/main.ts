@@ -1,5 +1,13 @@
 /** `hearth gateway`: the HTTP gateway process. Configured by environment. */
-import { connectNats, createLogger, intFromEnv, LIMITS, onShutdownSignal, requireEnv } from "../protocol/index.ts";
+import {
+  connectNats,
+  createLogger,
+  intFromEnv,
+  LIMITS,
+  natsOptionsFromEnv,
+  onShutdownSignal,
+  requireEnv,
+} from "../protocol/index.ts";
 import { Gateway } from "./gateway.ts";
 import { httpLimitsFromEnv } from "./http-limits.ts";
 import { parsePolicyName } from "./routing/policies.ts";
@@ -12,7 +20,7 @@ const SHUTDOWN_DEADLINE_MS = 8_000;
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger("gateway");
-  const nc = await connectNats(requireEnv(env, "NATS_URL"), "hearth-gateway");
+  const nc = await connectNats(natsOptionsFromEnv(env), "hearth-gateway", log);
   const gateway = new Gateway({
     nc,
     token: requireEnv(env, "HEARTH_TOKEN"),

@@ -5,7 +5,8 @@
 
 export { formatBuildErrors } from "./build-errors.ts";
 export type { ClusterStatus, ClusterStatusWithRoutes, ScaleDecisionRecord } from "./cluster-status.ts";
-export { connectNats } from "./connect.ts";
+export type { NatsAuthKind, NatsSettings } from "./connect.ts";
+export { connectNats, inboxPrefixOf, natsOptionsFromEnv } from "./connect.ts";
 export { intFromEnv, onShutdownSignal, requireEnv } from "./env.ts";
 export { EpochFence } from "./epoch-fence.ts";
 export type { ErrorCode } from "./errors.ts";

@@ -7,8 +7,20 @@ export const SUBJECTS = {
    * Sync invocation of one function on one executor. The executor subscribes while it holds a warm
    * pool (no queue group): the gateway chooses who serves, and a stale choice gets "no responders"
    * at once instead of a wait.
+   *
+   * An executor id is `<node>-<pid>`; its subjects are `hearth.x.<node>.<pid>.<fn>`, the node a token
+   * of its own so that NATS permissions can confine a node's executors to `hearth.x.<node>.>`
+   * ({@link SUBJECTS.invokeNode}). An id of another form (tests) gives `hearth.x.<id>.<fn>`.
    */
-  invoke: (executorId: string, fn: string) => `hearth.x.${executorId}.${fn}`,
+  invoke: (executorId: string, fn: string) => {
+    const dash = executorId.lastIndexOf("-");
+    const pid = executorId.slice(dash + 1);
+    return dash > 0 && /^\d+$/.test(pid)
+      ? `hearth.x.${executorId.slice(0, dash)}.${pid}.${fn}`
+      : `hearth.x.${executorId}.${fn}`;
+  },
+  /** Every invocation subject of the executors of one node: what that node's executor identity may receive. */
+  invokeNode: (node: string) => `hearth.x.${node}.>`,
   /** Executor → gateways, scheduler: per-function load, on change (≤ 10/s) and every report interval. */
   load: "hearth.load",
   /** Gateway → scheduler: requests outstanding per function, on change (≤ 10/s) and every 500 ms. */

@@ -1,18 +1,95 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { HearthError, type Logger, terminate } from "../protocol/index.ts";
-import type { ExecutorCommand, ExecutorMessage } from "./executor/ipc.ts";
+import { type FunctionRecord, HearthError, type Logger, terminate } from "../protocol/index.ts";
+import type { ExecutorCommand, ExecutorMessage, PrefetchNotice, SupervisorMessage } from "./executor/ipc.ts";
 
 const EXECUTOR_MAIN = fileURLToPath(new URL("./executor/main.ts", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 
+/**
+ * Variables an executor may inherit, by exact name or prefix; everything else in the worker's
+ * environment (cloud keys, database URLs, the admin token) stays out. Executors run untrusted code:
+ * a sandbox escape must find nothing in `process.env` beyond what the executor needs to run.
+ */
+const INHERITED_NAMES = new Set([
+  "PATH",
+  "HOME",
+  "USER",
+  "LOGNAME",
+  "TMPDIR",
+  "TZ",
+  "LANG",
+  "LANGUAGE",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "UV_THREADPOOL_SIZE",
+]);
+const INHERITED_PREFIXES = ["HEARTH_", "NATS_", "NODE_", "LC_"];
+/** Names that look like secrets, whatever their prefix: HEARTH_TOKEN, HEARTH_SECRETS_*, NODE_AUTH_TOKEN, ... */
+const SECRET_NAME =
+  /(^|_)(TOKEN|TOKENS|SECRET|SECRETS|PASSWORD|PASSWD|PASSPHRASE|CREDS|CREDENTIALS?|NKEY|SEED|API_?KEY|PRIVATE_?KEY|AUTH)(_|$)/i;
+/**
+ * The worker's own NATS identity (protocol/connect.ts reads these), which an executor must not
+ * borrow: it connects as itself, from HEARTH_EXECUTOR_NATS_*. The inbox prefix is bound to a user.
+ */
+const WORKER_NATS_IDENTITY = new Set(["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS", "NATS_INBOX_PREFIX"]);
+/** `HEARTH_EXECUTOR_NATS_<X>` in the worker's environment becomes the executor's `NATS_<X>`. */
+const EXECUTOR_NATS_PREFIX = "HEARTH_EXECUTOR_NATS_";
+
+/**
+ * The environment of an executor process, built in this one place from the worker's: an allow-list
+ * of names ({@link INHERITED_NAMES}, `HEARTH_*`, `NATS_*`, `NODE_*`, `LC_*`) minus anything
+ * secret-looking (HEARTH_TOKEN, HEARTH_SECRETS_*) and the worker's NATS credentials (NATS_USER,
+ * NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY*, NATS_INBOX_PREFIX); then `HEARTH_EXECUTOR_NATS_<X>`
+ * mapped to `NATS_<X>` (the executors' own NATS identity, e.g. HEARTH_EXECUTOR_NATS_USER and
+ * _PASSWORD, or _CREDS), and `NATS_URL` without any `user:password@`.
+ *
+ * @example
+ * buildExecutorEnv({ HEARTH_TOKEN: "t", HEARTH_EXECUTOR_NATS_USER: "exec", PATH: "/bin" }, { natsUrl, node })
+ * // → { PATH: "/bin", NATS_USER: "exec", NATS_URL: natsUrl, HEARTH_NODE_ID: node }
+ */
+export function buildExecutorEnv(
+  inherited: Readonly<Record<string, string | undefined>>,
+  settings: { readonly natsUrl: string; readonly node: string },
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(inherited)) {
+    if (value === undefined || name.startsWith(EXECUTOR_NATS_PREFIX)) continue;
+    if (!INHERITED_NAMES.has(name) && !INHERITED_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+    if (SECRET_NAME.test(name) || WORKER_NATS_IDENTITY.has(name)) continue;
+    env[name] = value;
+  }
+  for (const [name, value] of Object.entries(inherited)) {
+    if (value !== undefined && name.startsWith(EXECUTOR_NATS_PREFIX)) {
+      env[`NATS_${name.slice(EXECUTOR_NATS_PREFIX.length)}`] = value;
+    }
+  }
+  env.NATS_URL = withoutUserinfo(settings.natsUrl);
+  env.HEARTH_NODE_ID = settings.node;
+  return env;
+}
+
+/** `nats://user:pass@host:4222,tls://tok@h2` → `nats://host:4222,tls://h2`: credentials in a URL are the worker's. */
+function withoutUserinfo(urls: string): string {
+  return urls
+    .split(",")
+    .map((entry) => entry.trim().replace(/^((?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)[^/]*@/, "$1"))
+    .join(",");
+}
+
 export interface ExecutorProcessOptions {
   readonly natsUrl: string;
   /** The worker node's id; the executor's own id is derived from it and its pid. */
   readonly node: string;
+  /** Added to the worker's environment before {@link buildExecutorEnv} filters it. */
   readonly env?: Readonly<Record<string, string>>;
   readonly log: Logger;
+  /**
+   * The executor asks for the current record of a function it hosts (a request named a newer
+   * version). Only called for names in `hosted`; anything else is answered null.
+   */
+  readonly onRecordQuery?: (name: string, version: string) => Promise<FunctionRecord | null>;
   /** Called when the executor unloaded a function on its own (idle, or removed). */
   readonly onUnloaded?: (name: string) => void;
   /** Called once when the child exits for any reason other than stop(). */
@@ -25,7 +102,13 @@ export interface ExecutorProcessOptions {
  * process (research/isolated-vm.md §0.2); a process boundary keeps that from taking the worker.
  */
 export class ExecutorProcess {
+  /** Functions loaded there (as the heartbeat reports them). */
   readonly functions = new Set<string>();
+  /**
+   * Functions whose record this executor was sent (loaded or loading): the only ones it is sent
+   * updates for and may ask records of. Cleared as it unloads them.
+   */
+  readonly hosted = new Set<string>();
   /** The executor's id (from its ready message): the token in its invocation subjects. */
   id = "";
   readonly #options: ExecutorProcessOptions;
@@ -52,12 +135,10 @@ export class ExecutorProcess {
   start(): Promise<void> {
     const child = fork(EXECUTOR_MAIN, [], {
       execArgv: ["--no-node-snapshot", "--disable-warning=ExperimentalWarning"],
-      env: {
-        ...process.env,
-        ...this.#options.env,
-        NATS_URL: this.#options.natsUrl,
-        HEARTH_NODE_ID: this.#options.node,
-      },
+      env: buildExecutorEnv(
+        { ...process.env, ...this.#options.env },
+        { natsUrl: this.#options.natsUrl, node: this.#options.node },
+      ),
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
@@ -78,7 +159,10 @@ export class ExecutorProcess {
           resolve();
         } else if (message.type === "unloaded") {
           this.functions.delete(message.name);
+          this.hosted.delete(message.name);
           this.#options.onUnloaded?.(message.name);
+        } else if (message.type === "record-query") {
+          this.#answerRecordQuery(child, message.requestId, message.name, message.version);
         } else {
           const pending = this.#pending.get(message.requestId);
           this.#pending.delete(message.requestId);
@@ -96,8 +180,36 @@ export class ExecutorProcess {
         // onExit reads `functions` to reload them elsewhere, so clear only after it.
         if (!this.#stopping) this.#options.onExit(code, signal);
         this.functions.clear();
+        this.hosted.clear();
       });
     });
+  }
+
+  /**
+   * An executor runs untrusted code, so its query is checked: a function it does not host gets null,
+   * never another function's record (and env).
+   */
+  #answerRecordQuery(child: ChildProcess, requestId: unknown, name: unknown, version: unknown): void {
+    if (typeof requestId !== "number") return;
+    const hosted = typeof name === "string" && typeof version === "string" && this.hosted.has(name);
+    if (!hosted)
+      this.#options.log.warn({ executor: this.id, fn: name }, "executor asked for a record it does not host");
+    const answer = hosted && this.#options.onRecordQuery ? this.#options.onRecordQuery(name, version) : null;
+    Promise.resolve(answer)
+      .catch((err: unknown) => {
+        this.#options.log.error({ err, executor: this.id, fn: name }, "record query failed");
+        return null;
+      })
+      .then((record) => this.#send(child, { type: "record", requestId, record }));
+  }
+
+  #send(child: ChildProcess, message: SupervisorMessage): void {
+    if (child.connected) child.send(message, (err) => err && this.#options.log.debug({ err }, "executor unreachable"));
+  }
+
+  /** One-way: the executor carries it out in the background and does not answer. */
+  notify(notice: PrefetchNotice): void {
+    if (this.running && this.#child) this.#send(this.#child, notice);
   }
 
   /** Sends a command and resolves when the executor has carried it out. */

@@ -2,6 +2,7 @@
 
 export type { ExecutorOptions } from "./executor/executor.ts";
 export { Executor } from "./executor/executor.ts";
+export { buildExecutorEnv } from "./executor-process.ts";
 export type { Bootstrap } from "./isolate/bootstrap-source.ts";
 export { loadBootstrap } from "./isolate/bootstrap-source.ts";
 export { CodeCache } from "./isolate/code-cache.ts";

@@ -5,6 +5,8 @@ import {
   codeOf,
   EpochFence,
   type ExecutorLost,
+  type FunctionRecord,
+  FunctionStore,
   HearthError,
   isExecutorId,
   type Logger,
@@ -24,7 +26,10 @@ export interface WorkerOptions {
   readonly id?: string;
   readonly executors?: number;
   readonly heartbeatMs?: number;
+  /** Added to this process's environment for executors, then filtered by buildExecutorEnv (no secrets pass). */
   readonly executorEnv?: Readonly<Record<string, string>>;
+  /** The function store (records and bundles); opened on `nc` by default. */
+  readonly store?: FunctionStore;
   /** Memory offered to isolates (the sum of their limits), MB; default: the machine's RAM. */
   readonly memoryMb?: number;
   readonly log?: Logger;
@@ -58,6 +63,14 @@ export class Worker {
   /** Newest scheduler epoch seen: commands from an older leader are refused (fencing). */
   readonly #fence = new EpochFence();
   readonly #memoryMb: number;
+  #store: FunctionStore | null;
+  #watch: { stop(): void } | null = null;
+  /**
+   * Every function's record (null once removed), kept by the store watch with its KV revision so a
+   * KV read and the watch never move a record backwards. Loads take records from here (no KV round
+   * trip on a cold start); executors get only the records of the functions they host.
+   */
+  readonly #records = new Map<string, { record: FunctionRecord | null; revision: number }>();
 
   constructor(options: WorkerOptions) {
     this.id = options.id ?? randomUUID().slice(0, 8);
@@ -69,9 +82,19 @@ export class Worker {
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.#executorEnv = options.executorEnv ?? {};
     this.#executorCount = options.executors ?? 1;
+    this.#store = options.store ?? null;
   }
 
   async start(): Promise<void> {
+    // Before any executor: executors open the bundles store, which must exist (created here when permitted).
+    this.#store ??= await FunctionStore.open(this.#nc);
+    this.#watch = await this.#store.watch(
+      (change) =>
+        change.kind === "put"
+          ? this.#apply(change.record.name, change.record, change.revision)
+          : this.#apply(change.name, null, change.revision),
+      (err) => this.#log.error({ err }, "function watch failed; loads read records from the store"),
+    );
     await Promise.all(Array.from({ length: this.#executorCount }, () => this.#spawnExecutor()));
     this.#subscriptions.push(
       this.#nc.subscribe(SUBJECTS.workerCommand(this.id), {
@@ -103,9 +126,63 @@ export class Worker {
       onExit: (code, signal) =>
         this.#onExecutorExit(slot, executor, code, signal, Date.now() - startedAt > STABLE_AFTER_MS ? 0 : attempt),
       onUnloaded: () => this.#heartbeat(),
+      onRecordQuery: (name, version) => this.#currentRecord(name, version),
     });
     this.#executors[slot] = executor;
     await executor.start();
+    // Bundles of what is deployed, so this executor's cold starts find their code in memory.
+    for (const { record } of this.#records.values())
+      if (record) executor.notify({ type: "prefetch", digest: record.digest });
+  }
+
+  /**
+   * Takes a record (or a removal) newer than the one held, and passes it on: every executor
+   * prefetches a new bundle (digests only), and the executors hosting the function get the record
+   * or the removal. No other executor ever sees a function's record.
+   */
+  #apply(name: string, record: FunctionRecord | null, revision: number): void {
+    const held = this.#records.get(name);
+    if (held && held.revision >= revision) return;
+    this.#records.set(name, { record, revision });
+    for (const executor of this.#executors) {
+      if (!executor?.running) continue;
+      if (record && record.digest !== held?.record?.digest)
+        executor.notify({ type: "prefetch", digest: record.digest });
+      if (!executor.hosted.has(name)) continue;
+      const command = record ? ({ type: "update", record } as const) : ({ type: "remove", name } as const);
+      executor
+        .request(command)
+        .catch((err: unknown) =>
+          this.#log.error({ err, fn: name, executor: executor.id }, `forwarding ${command.type} failed`),
+        );
+    }
+  }
+
+  /** The record of `name`: from the watch's copy, else read from the store (deployed a moment ago). */
+  async #recordOf(name: string): Promise<FunctionRecord | null> {
+    const held = this.#records.get(name);
+    if (held) return held.record;
+    return this.#read(name);
+  }
+
+  /** Reads the store (the truth), applies what it says, returns the newest record held. */
+  async #read(name: string): Promise<FunctionRecord | null> {
+    const store = this.#store;
+    if (!store) return null;
+    const entry = await store.getEntry(name);
+    if (entry) this.#apply(name, entry.record, entry.revision);
+    return this.#records.get(name)?.record ?? null;
+  }
+
+  /**
+   * An executor met a request for `version` of a function it hosts. The watch's copy answers when it
+   * is that version; otherwise the store decides (the gateway may have seen a deploy first, or be
+   * stale, and must not roll the pool back).
+   */
+  async #currentRecord(name: string, version: string): Promise<FunctionRecord | null> {
+    const held = this.#records.get(name)?.record;
+    if (held?.version === version) return held;
+    return this.#read(name);
   }
 
   #onExecutorExit(
@@ -118,6 +195,9 @@ export class Worker {
     if (this.#closed) return;
     // Gateways fail the requests in flight there now, instead of waiting out their timeouts.
     if (dead.id) this.#publish(SUBJECTS.executorLost, { node: this.id, executor: dead.id } satisfies ExecutorLost);
+    // And the scheduler's view drops it now: until our next beat, the last one still lists it as live, and
+    // cold requests were answered with the dead executor (4 of 8 runs of the executor-crash test).
+    this.#heartbeat();
     const held = [...dead.functions];
     const delay = Math.min(RESTART_DELAY_MS.min * 2 ** attempt, RESTART_DELAY_MS.max);
     this.#log.error({ pid: dead.pid, code, signal, held, restartInMs: delay }, "executor died; restarting");
@@ -174,7 +254,9 @@ export class Worker {
     if (this.#state === "draining" && !executor.functions.has(fn)) {
       throw new HearthError("ERR_NO_CAPACITY", `Node ${this.id} is draining`);
     }
+    const started = performance.now();
     await this.#loadOn(executor, fn, isolates);
+    this.#log.debug({ fn, executor: executor.id, loadMs: Number((performance.now() - started).toFixed(2)) }, "loaded");
     return { ok: true, executor: executor.id };
   }
 
@@ -185,8 +267,27 @@ export class Worker {
   }
 
   async #loadOn(executor: ExecutorProcess, name: string, maxIsolates?: number): Promise<void> {
-    await executor.request({ type: "load", name, maxIsolates });
+    const record = await this.#recordOf(name);
+    if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
+    executor.hosted.add(name);
+    try {
+      await executor.request({ type: "load", record, maxIsolates });
+    } catch (err) {
+      if (!executor.functions.has(name)) executor.hosted.delete(name);
+      throw err;
+    }
     executor.functions.add(name);
+    // An "unloaded" (idle) that crossed this load cleared it; and a deploy or removal that landed
+    // while it loaded may have gone by: bring the executor up to date.
+    executor.hosted.add(name);
+    const latest = this.#records.get(name);
+    if (latest && latest.record === null) {
+      await executor.request({ type: "remove", name });
+      throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} was removed`);
+    }
+    if (latest?.record && latest.record.version !== record.version) {
+      await executor.request({ type: "update", record: latest.record });
+    }
   }
 
   /** The executor's "unloaded" message updates `functions` as the unload starts, in order with later loads. */
@@ -231,6 +332,7 @@ export class Worker {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeatTimer);
+    this.#watch?.stop();
     for (const sub of this.#subscriptions) sub.unsubscribe();
     await Promise.all(this.#executors.map((e) => e.stop()));
     this.#log.info("worker stopped");

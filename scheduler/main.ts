@@ -1,11 +1,11 @@
 /** `hearth scheduler`: cluster view, autoscaler, placement and the cold path. Configured by environment. */
-import { connectNats, createLogger, intFromEnv, onShutdownSignal, requireEnv } from "../protocol/index.ts";
+import { connectNats, createLogger, intFromEnv, natsOptionsFromEnv, onShutdownSignal } from "../protocol/index.ts";
 import { fixedKeepAlive } from "./keep-alive.ts";
 import { Scheduler } from "./scheduler.ts";
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger("scheduler");
-  const nc = await connectNats(requireEnv(env, "NATS_URL"), "hearth-scheduler");
+  const nc = await connectNats(natsOptionsFromEnv(env), "hearth-scheduler", log);
   // HEARTH_KEEPALIVE_MS fixes the idle keep-alive; unset, each function's is learnt from its arrivals.
   const keepAliveMs = env.HEARTH_KEEPALIVE_MS ? intFromEnv(env, "HEARTH_KEEPALIVE_MS", 0) : null;
   const scheduler = new Scheduler({

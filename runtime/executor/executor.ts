@@ -7,7 +7,6 @@ import {
   encodeResponseHeaders,
   type FunctionLoad,
   type FunctionRecord,
-  type FunctionStore,
   HearthError,
   LIMITS,
   LOAD_REPORT_INTERVAL_MS,
@@ -27,7 +26,7 @@ import type { ConsoleEntry, ShellDeps } from "../isolate/isolate-shell.ts";
 import { StemCells } from "../isolate/stem-cells.ts";
 import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
-import { BundleCache } from "./bundle-cache.ts";
+import { BundleCache, BundleIntegrityError, type BundleSource } from "./bundle-cache.ts";
 import { FunctionPool } from "./function-pool.ts";
 
 export interface ExecutorOptions {
@@ -38,7 +37,15 @@ export interface ExecutorOptions {
   readonly node: string;
   /** Load report interval (LOAD_REPORT_INTERVAL_MS by default). */
   readonly reportIntervalMs?: number;
-  readonly store: FunctionStore;
+  /** Where bundles are read from (the object store); every bundle is checked against its digest. */
+  readonly bundles: BundleSource;
+  /**
+   * The current record of a function this executor hosts, asked for when a request names a version
+   * it does not have (the gateway saw a deploy before the supervisor's update arrived). In the
+   * executor process this asks the worker over IPC: executors do not read the records bucket.
+   * Without it, a pool serves the version it has until an update arrives.
+   */
+  readonly fetchRecord?: (name: string, version: string) => Promise<FunctionRecord | null>;
   readonly bootstrap: Bootstrap;
   readonly log?: Logger;
   readonly maxBodyBytes?: number;
@@ -83,18 +90,20 @@ interface LoadedFunction {
 export class Executor {
   readonly id: string;
   readonly #nc: NatsConnection;
-  readonly #store: FunctionStore;
+  readonly #fetchRecord: (name: string, version: string) => Promise<FunctionRecord | null>;
   readonly #log: Logger;
   readonly #maxBodyBytes: number;
   /** Shared by every pool; each pool adds its own console sink. */
   readonly #deps: Omit<IsolateDeps, "onConsole">;
   readonly #loaded = new Map<string, LoadedFunction>();
   readonly #limitCounts = new Map<string, number>();
-  /** Every deployed function's record, kept current by the watch: a load needs no KV read. */
+  /**
+   * The records of the functions hosted here (loaded or loading), as the supervisor sent them: the
+   * only env this process holds. A removal deletes the entry, so a load under way does not revive it.
+   */
   readonly #records = new Map<string, FunctionRecord>();
-  /** Functions the watch saw removed (until deployed again), so a load in progress does not revive them. */
-  readonly #removed = new Set<string>();
   readonly #bundles: BundleCache;
+  #refusedBundles = 0;
   readonly #stemCells: StemCells | null;
   readonly #writes = new WriteCoalescer();
   #inFlight = 0;
@@ -104,7 +113,6 @@ export class Executor {
   #sweep: NodeJS.Timeout | null = null;
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
-  #watch: { stop(): void } | null = null;
   readonly #reporter: Reporter;
 
   constructor(options: ExecutorOptions) {
@@ -127,8 +135,8 @@ export class Executor {
       // The last word says "nothing here", so gateways drop these routes before the subscriptions go.
       farewell: (seq) => report(seq, []),
     });
-    this.#store = options.store;
-    this.#bundles = new BundleCache(options.store);
+    this.#fetchRecord = options.fetchRecord ?? (async () => null);
+    this.#bundles = new BundleCache(options.bundles);
     this.#log = options.log ?? silentLogger();
     this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
     this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
@@ -159,32 +167,38 @@ export class Executor {
     };
   }
 
-  /** Starts following deploys and removals of the functions this executor holds, and idle sweeps. */
+  /**
+   * Starts load reports and idle sweeps. Deploys and removals are not watched here: the supervisor
+   * watches the store and sends `update`/`remove` for the functions this executor hosts.
+   */
   async start(): Promise<void> {
     if (this.#idleMs > 0)
       this.#sweep = setInterval(() => this.#evictIdle(), Math.max(10, Math.min(this.#idleMs / 2, 30_000)));
-    this.#watch = await this.#store.watch(
-      (change) => {
-        if (change.kind === "delete") {
-          this.#records.delete(change.name);
-          this.#removed.add(change.name);
-          void this.unload(change.name);
-          return;
-        }
-        const { record } = change;
-        this.#records.set(record.name, record);
-        this.#removed.delete(record.name);
-        // A deploy is usually followed by a first request: have its code here before it comes.
-        this.#bundles.prefetch(record.digest);
-        if (this.#loaded.has(record.name)) {
-          this.#refresh(record.name, record.version).catch((err: unknown) =>
-            this.#log.error({ err, fn: record.name }, "refresh after a deploy failed; the next request retries"),
-          );
-        }
-      },
-      (err) => this.#log.error({ err }, "function watch failed; pools refresh only on version mismatch"),
-    );
     this.#reporter.start();
+  }
+
+  /** A deploy is usually followed by a first request: have its code here before it comes. */
+  prefetch(digest: string): void {
+    this.#bundles.prefetch(digest);
+  }
+
+  /** A new version of a hosted function: its pool swaps to it (idle pools too). Others are ignored. */
+  async update(record: FunctionRecord): Promise<void> {
+    const held = this.#records.get(record.name);
+    if (!held) return;
+    if (held.version !== record.version) this.#records.set(record.name, record);
+    await this.#refresh(record.name, record.version);
+  }
+
+  /** The function was removed from the store: unload it, and fail a load of it under way. */
+  remove(name: string): Promise<void> {
+    this.#records.delete(name);
+    return this.unload(name, "removed");
+  }
+
+  /** Bundles refused because they did not hash to their digest (someone swapped them in the store). */
+  get refusedBundles(): number {
+    return this.#refusedBundles;
   }
 
   #loadSnapshot(): FunctionLoad[] {
@@ -211,15 +225,26 @@ export class Executor {
    * Loads a function and subscribes to its invocations; resolves once requests can reach it.
    * `maxIsolates` (from the scheduler's placement) caps the pool; loading a loaded function resizes it.
    */
-  async load(name: string, maxIsolates?: number): Promise<void> {
-    if (!this.#loaded.has(name)) await this.#loading.run(name, () => this.#load(name));
+  async load(record: FunctionRecord, maxIsolates?: number): Promise<void> {
+    const { name } = record;
+    const held = this.#records.get(name);
+    if (held?.version !== record.version) this.#records.set(name, record);
+    if (!this.#loaded.has(name)) {
+      try {
+        await this.#loading.run(name, () => this.#load(name));
+      } catch (err) {
+        // Not hosted after all: keep no env of it.
+        if (!this.#loaded.has(name)) this.#records.delete(name);
+        throw err;
+      }
+    } else if (held?.version !== record.version) await this.#refresh(name, record.version);
     if (maxIsolates !== undefined) this.#loaded.get(name)?.pool.setMaxIsolates(maxIsolates);
     this.#reporter.changed();
   }
 
   async #load(name: string): Promise<void> {
     const t0 = performance.now();
-    const record = this.#records.get(name) ?? (await this.#store.get(name));
+    const record = this.#records.get(name);
     if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
     const t1 = performance.now();
     const pool = new FunctionPool(await this.#functionCode(record), {
@@ -234,13 +259,16 @@ export class Executor {
         if (!err) void this.#handle(pool, msg);
       },
     });
-    if (this.#removed.has(name)) {
+    const latest = this.#records.get(name);
+    if (!latest) {
       // Removed while we were loading it: do not bring it back.
       subscription.unsubscribe();
       pool.dispose();
       throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} was removed`);
     }
     this.#loaded.set(name, { pool, subscription });
+    // Redeployed while we were loading it: serve the new version from the first request.
+    if (latest.version !== record.version) pool.replace(await this.#functionCode(latest));
     // The gateway retries as soon as we answer: the subscription must be known to the server first.
     await this.#nc.flush();
     const ms = (a: number, b: number) => Number((b - a).toFixed(2));
@@ -262,6 +290,7 @@ export class Executor {
     const loaded = this.#loaded.get(name);
     if (!loaded) return Promise.resolve();
     this.#loaded.delete(name);
+    this.#records.delete(name); // no longer hosted here: keep no env of it
     // drain, not unsubscribe: nats.js drops messages that arrive for an unsubscribed subscription, so
     // a request routed here as the pool went away waited out its timeout (504 after 32 s, though it
     // never ran). Drained, it reaches the closing pool and is refused at once; the gateway retries it.
@@ -285,7 +314,7 @@ export class Executor {
       name: record.name,
       digest: record.digest,
       version: record.version,
-      code: await this.#bundles.get(record.digest),
+      code: await this.#verifiedCode(record),
       env: record.env,
       memoryMb: record.memoryMb,
       timeoutMs: record.timeoutMs,
@@ -295,14 +324,50 @@ export class Executor {
     };
   }
 
-  /** Brings a loaded function to the latest deploy; concurrent callers share one refresh. */
+  /** The bundle's code, refused (logged, counted, never compiled) when it does not hash to its digest. */
+  async #verifiedCode(record: FunctionRecord): Promise<string> {
+    try {
+      return await this.#bundles.get(record.digest);
+    } catch (err) {
+      if (err instanceof BundleIntegrityError) {
+        this.#refusedBundles++;
+        this.#log.error(
+          {
+            fn: record.name,
+            version: record.version,
+            expectedDigest: err.expectedDigest,
+            actualDigest: err.actualDigest,
+            refusedBundles: this.#refusedBundles,
+          },
+          "bundle refused: its sha256 does not match the record's digest (swapped in the object store?)",
+        );
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Brings a loaded function to `version`; concurrent callers share one refresh. The record comes
+   * from the supervisor (the latest it sent, else asked for): the store is the truth, so a gateway
+   * with a stale cache must not roll a pool back or churn it.
+   */
   #refresh(name: string, version: string): Promise<void> {
     const loaded = this.#loaded.get(name);
     if (!loaded || loaded.pool.fn.version === version) return Promise.resolve();
     return this.#refreshing.run(name, async () => {
-      // The store is the truth: a gateway with a stale cache must not roll a pool back or churn it.
-      const record = await this.#store.get(name);
-      if (record && record.version !== loaded.pool.fn.version) loaded.pool.replace(await this.#functionCode(record));
+      if (this.#records.get(name)?.version !== version) {
+        // The supervisor answers with its latest record, after any update it sent before.
+        const fetched = await this.#fetchRecord(name, version);
+        // Unloaded or removed meanwhile: nothing to bring up to date.
+        if (!fetched || fetched.name !== name || !this.#records.has(name)) return;
+        this.#records.set(name, fetched);
+      }
+      // An update that arrives while this runs joins it (same key): loop until the pool has the latest.
+      for (;;) {
+        const record = this.#records.get(name);
+        if (!record || this.#loaded.get(name) !== loaded || record.version === loaded.pool.fn.version) return;
+        loaded.pool.replace(await this.#functionCode(record));
+      }
     });
   }
 
@@ -400,7 +465,6 @@ export class Executor {
    * under the supervisor's 5 s before SIGKILL; longer-running invocations are cut off.
    */
   async close(graceMs = 4_000): Promise<void> {
-    this.#watch?.stop();
     this.#reporter.stop();
     if (this.#sweep) clearInterval(this.#sweep);
     await Promise.all([...this.#loaded.values()].map((l) => l.subscription.drain()));

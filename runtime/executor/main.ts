@@ -2,10 +2,23 @@
  * Entry point of an executor child process (spawned by the worker supervisor with
  * --no-node-snapshot, which isolated-vm needs on Node ≥ 20). Commands arrive over IPC.
  */
-import { codeOf, connectNats, createLogger, FunctionStore, intFromEnv, LIMITS } from "../../protocol/index.ts";
+import {
+  codeOf,
+  connectNats,
+  createLogger,
+  type FunctionRecord,
+  HearthError,
+  intFromEnv,
+  LIMITS,
+  natsOptionsFromEnv,
+} from "../../protocol/index.ts";
 import { loadBootstrap } from "../isolate/bootstrap-source.ts";
+import { openBundleStore } from "./bundle-cache.ts";
 import { DEFAULT_IDLE_MS, DEFAULT_STEM_CELLS, Executor } from "./executor.ts";
-import type { ExecutorMessage, ExecutorRequest } from "./ipc.ts";
+import type { ExecutorMessage, ExecutorRequest, SupervisorMessage } from "./ipc.ts";
+
+/** A record query the supervisor does not answer in this time fails the request that needed it. */
+const RECORD_QUERY_TIMEOUT_MS = 5_000;
 
 const log = createLogger("executor");
 const natsUrl = process.env.NATS_URL;
@@ -21,12 +34,34 @@ const id = `${node}-${process.pid}`;
 const send = (message: ExecutorMessage) => {
   if (process.connected) process.send?.(message, undefined, undefined, () => {});
 };
-const nc = await connectNats(natsUrl, `hearth-executor-${process.pid}`);
+// The executor's own NATS identity (the worker maps HEARTH_EXECUTOR_NATS_* to NATS_*), never the worker's.
+const nc = await connectNats(natsOptionsFromEnv(process.env), `hearth-executor-${process.pid}`, log);
+
+/** Record queries to the supervisor awaiting its answer, by request id. */
+const queries = new Map<number, (record: FunctionRecord | null) => void>();
+let nextQueryId = 1;
+function queryRecord(name: string, version: string): Promise<FunctionRecord | null> {
+  const requestId = nextQueryId++;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      queries.delete(requestId);
+      reject(new HearthError("ERR_INTERNAL", `The worker did not send the record of ${name} in time`));
+    }, RECORD_QUERY_TIMEOUT_MS);
+    queries.set(requestId, (record) => {
+      clearTimeout(timer);
+      resolve(record);
+    });
+    send({ type: "record-query", requestId, name, version });
+  });
+}
+
 const executor = new Executor({
   nc,
   id,
   node,
-  store: await FunctionStore.open(nc),
+  // Bundles only: records (and their env) come from the worker, for the functions hosted here.
+  bundles: await openBundleStore(nc),
+  fetchRecord: queryRecord,
   bootstrap: await loadBootstrap({
     snapshot: process.env.HEARTH_SNAPSHOT !== "0",
     onFallback: (err) => log.warn({ err }, "V8 snapshot of the bootstrap failed; compiling it per isolate instead"),
@@ -40,12 +75,31 @@ const executor = new Executor({
 });
 await executor.start();
 
-process.on("message", (request: ExecutorRequest) => {
-  const done =
-    request.type === "load"
-      ? executor.load(request.name, request.maxIsolates)
-      : executor.unload(request.name, request.reason);
-  done.then(
+function carryOut(request: ExecutorRequest): Promise<void> {
+  switch (request.type) {
+    case "load":
+      return executor.load(request.record, request.maxIsolates);
+    case "update":
+      return executor.update(request.record);
+    case "remove":
+      return executor.remove(request.name);
+    case "unload":
+      return executor.unload(request.name, request.reason);
+  }
+}
+
+process.on("message", (message: SupervisorMessage) => {
+  if (message.type === "prefetch") {
+    executor.prefetch(message.digest);
+    return;
+  }
+  if (message.type === "record") {
+    queries.get(message.requestId)?.(message.record);
+    queries.delete(message.requestId);
+    return;
+  }
+  const request = message;
+  carryOut(request).then(
     () => send({ type: "reply", requestId: request.requestId, ok: true }),
     (err: unknown) =>
       send({

@@ -5,8 +5,17 @@ import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
-import { intFromEnv, terminate } from "../../protocol/index.ts";
+import { connectNats, FunctionStore, intFromEnv, natsOptionsFromEnv, terminate } from "../../protocol/index.ts";
 import { hearthHome, tokenPath } from "../config.ts";
+import {
+  type ClusterIdentities,
+  createClusterIdentities,
+  executorNatsEnvOf,
+  identitiesPath,
+  natsEnvOf,
+  natsUsersOf,
+  saveIdentities,
+} from "./nats-identities.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 
 const CLI_MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
@@ -88,6 +97,11 @@ export interface LocalCluster {
   readonly tokenPath: string | null;
   readonly natsUrl: string;
   /**
+   * Where the NATS identities of each role were saved (mode 0600), or null when NATS_URL named a
+   * server of the user's (whose credentials, if any, come from the environment).
+   */
+  readonly identitiesPath: string | null;
+  /**
    * The running process of each role (`nats-server`, `gateway`, `scheduler`, `worker-1`, ...), read
    * anew on each access: a restarted component shows its new pid, one waiting to restart `undefined`.
    */
@@ -108,9 +122,31 @@ interface Component {
 }
 
 /**
+ * Variables that would override the identity `hearth dev` gives each component, or leak one
+ * component's secrets to another: dropped from the environment it passes on.
+ */
+const INHERITED_SECRETS = [
+  "NATS_USER",
+  "NATS_PASSWORD",
+  "NATS_TOKEN",
+  "NATS_NKEY_SEED_FILE",
+  "NATS_CREDS",
+  "NATS_INBOX_PREFIX",
+  "NATS_TLS_CA",
+  "NATS_TLS_CERT",
+  "NATS_TLS_KEY",
+  "HEARTH_EXECUTOR_NATS_USER",
+  "HEARTH_EXECUTOR_NATS_PASSWORD",
+  "HEARTH_EXECUTOR_NATS_CREDS",
+];
+
+/**
  * `hearth dev`: a whole cluster on this machine, each component its own process, as in production.
- * Uses NATS_URL if set, else starts nats-server with JetStream in $HEARTH_HOME/nats. A component that
- * dies after startup is restarted alone, with back-off; during startup a death fails the whole start.
+ * Uses NATS_URL if set (with the NATS_* credentials of the environment), else starts nats-server
+ * with JetStream in $HEARTH_HOME/nats and least-privilege users: one identity per role, new random
+ * passwords on each start, saved in $HEARTH_HOME/nats-identities.json (docs/_nats.md). Only the
+ * gateway gets the admin token. A component that dies after startup is restarted alone, with
+ * back-off; during startup a death fails the whole start.
  */
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const env = options.env ?? process.env;
@@ -122,8 +158,20 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const workers = intFromEnv(env, "HEARTH_WORKERS", 1);
   const host = env.HEARTH_HOST || "127.0.0.1";
 
-  const nats: NatsServer | null = env.NATS_URL ? null : await startNatsServer({ dataDir: join(home, "nats") }, env);
+  const nodes = Array.from({ length: workers }, (_, i) => `worker-${i + 1}`);
+  const identities = env.NATS_URL ? null : createClusterIdentities(nodes);
+  const nats: NatsServer | null = identities
+    ? await startNatsServer({ dataDir: join(home, "nats"), users: natsUsersOf(identities) }, env)
+    : null;
   const natsUrl = nats?.url ?? (env.NATS_URL as string);
+  const savedIdentitiesAt = identities ? identitiesPath(env) : null;
+  if (identities && savedIdentitiesAt) {
+    saveIdentities(savedIdentitiesAt, identities);
+    await createStore(natsUrl, identities).catch(async (err: unknown) => {
+      await nats?.stop();
+      throw err;
+    });
+  }
   const components = new Map<string, Component>();
   let stopping = false;
   // Until startup completes, a dying component fails startLocalCluster itself (waitUntilReady).
@@ -175,14 +223,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   };
 
   try {
-    const roles = ["scheduler", ...Array.from({ length: workers }, (_, i) => `worker-${i + 1}`), "gateway"];
+    const roles = ["scheduler", ...nodes, "gateway"];
     for (const role of roles) {
       const roleEnv = {
-        ...env,
+        ...componentEnv(env, role, identities),
         NATS_URL: natsUrl,
-        HEARTH_TOKEN: token,
         HEARTH_PORT: String(port),
         HEARTH_WORKER_ID: role,
+        ...(role === "gateway" ? { HEARTH_TOKEN: token } : {}),
       };
       const component: Component = {
         role,
@@ -204,6 +252,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       token,
       tokenPath: savedAt,
       natsUrl,
+      identitiesPath: savedIdentitiesAt,
       get pids() {
         const pids: Record<string, number | undefined> = { "nats-server": nats?.pid };
         for (const [role, { child }] of components) pids[role] = isRunning(child) ? child.pid : undefined;
@@ -214,6 +263,59 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/**
+ * The environment of one role: the user's, without the admin token (only the gateway gets it) and,
+ * when `hearth dev` runs NATS, without any NATS credential, plus the role's own identity.
+ */
+function componentEnv(env: NodeJS.ProcessEnv, role: string, identities: ClusterIdentities | null): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  delete out.HEARTH_TOKEN;
+  if (!identities) return role.startsWith("worker-") ? { ...out, ...sharedExecutorEnv(env) } : out;
+  for (const name of INHERITED_SECRETS) delete out[name];
+  if (role === "gateway") return { ...out, ...natsEnvOf(identities.gateway) };
+  if (role === "scheduler") return { ...out, ...natsEnvOf(identities.scheduler) };
+  const node = identities.nodes.get(role);
+  if (!node) throw new Error(`No NATS identity for ${role}`);
+  return { ...out, ...natsEnvOf(node.worker), ...executorNatsEnvOf(node.executor) };
+}
+
+/**
+ * Against a server of the user's (NATS_URL) with no executor identity given (HEARTH_EXECUTOR_NATS_*),
+ * executors share the environment's: a worker never hands its own on, so without this they could not
+ * connect to a server that requires credentials.
+ */
+function sharedExecutorEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  if (Object.keys(env).some((name) => name.startsWith("HEARTH_EXECUTOR_NATS_"))) return {};
+  const shared: Record<string, string> = {};
+  for (const name of ["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY_SEED_FILE", "NATS_CREDS"]) {
+    const value = env[name];
+    if (value) shared[`HEARTH_EXECUTOR_${name}`] = value;
+  }
+  if (Object.keys(shared).length > 0) return shared;
+  // Credentials in NATS_URL (the only source left): the worker passes its executors the URL without them.
+  const { auth, authenticator } = natsOptionsFromEnv(env);
+  if (auth !== "user" && auth !== "token") return shared;
+  const fromUrl = authenticator?.() as { user?: string; pass?: string; auth_token?: string };
+  if (fromUrl.user !== undefined) shared.HEARTH_EXECUTOR_NATS_USER = fromUrl.user;
+  if (fromUrl.pass !== undefined) shared.HEARTH_EXECUTOR_NATS_PASSWORD = fromUrl.pass;
+  if (fromUrl.auth_token !== undefined) shared.HEARTH_EXECUTOR_NATS_TOKEN = fromUrl.auth_token;
+  return shared;
+}
+
+/**
+ * Creates the function store's buckets as the control plane, before any other component starts:
+ * the others may only look them up (nats-permissions.ts).
+ */
+async function createStore(natsUrl: string, identities: ClusterIdentities): Promise<void> {
+  const settings = natsOptionsFromEnv({ NATS_URL: natsUrl, ...natsEnvOf(identities.gateway) });
+  const nc = await connectNats(settings, "hearth-dev");
+  try {
+    await FunctionStore.open(nc);
+  } finally {
+    await nc.close();
   }
 }
 

@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { Writable } from "node:stream";
-import { connect } from "@nats-io/transport-node";
+import { connect, usernamePasswordAuthenticator } from "@nats-io/transport-node";
+import { writePrivateFile } from "./nats-identities.ts";
+import { type NatsUserConfig, renderAuthorization } from "./nats-permissions.ts";
 
 /** Debian installs nats-server in /usr/sbin, which is not on every user's PATH. */
 const EXTRA_DIRS = ["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
@@ -64,6 +66,11 @@ export interface NatsServerOptions {
   /** Defaults to a free port. */
   readonly port?: number;
   readonly binary?: string;
+  /**
+   * With users, the server refuses anonymous clients and each user gets its permissions
+   * (nats-permissions.ts); the readiness check connects as the first. Omitted: anyone may connect.
+   */
+  readonly users?: readonly NatsUserConfig[];
 }
 
 /** A running nats-server child process. */
@@ -101,14 +108,18 @@ export async function startNatsServer(options: NatsServerOptions, env = process.
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "hearth-nats-"));
   mkdirSync(dataDir, { recursive: true });
   const configPath = join(dataDir, "nats-server.conf");
-  writeFileSync(
+  const users = options.users ?? [];
+  // Mode 0600: with users, the config holds their passwords.
+  writePrivateFile(
     configPath,
     [
       `listen: 127.0.0.1:${port}`,
       `max_payload: ${DEV_MAX_PAYLOAD_BYTES}`,
       `jetstream { store_dir: ${JSON.stringify(join(dataDir, "jetstream"))} }`,
+      ...(users.length > 0 ? [renderAuthorization(users)] : []),
     ].join("\n"),
   );
+  const probe = users[0];
   const url = `nats://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
@@ -130,7 +141,7 @@ export async function startNatsServer(options: NatsServerOptions, env = process.
         resolve();
       }),
     );
-    await waitForServer(url, proc, () => stderr);
+    await waitForServer(url, proc, () => stderr, probe);
   };
   const signal = async (sig: NodeJS.Signals) => {
     const proc = child as ChildProcess | null;
@@ -164,12 +175,23 @@ export async function startNatsServer(options: NatsServerOptions, env = process.
   return server;
 }
 
-async function waitForServer(url: string, proc: ChildProcess, stderr: () => string): Promise<void> {
+async function waitForServer(
+  url: string,
+  proc: ChildProcess,
+  stderr: () => string,
+  probe: NatsUserConfig | undefined,
+): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
+  const authenticator = probe && usernamePasswordAuthenticator(probe.user, probe.password);
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`nats-server exited with code ${proc.exitCode}: ${stderr()}`);
     try {
-      const nc = await connect({ servers: url, reconnect: false, timeout: 500 });
+      const nc = await connect({
+        servers: url,
+        reconnect: false,
+        timeout: 500,
+        ...(authenticator && { authenticator }),
+      });
       await nc.close();
       return;
     } catch {

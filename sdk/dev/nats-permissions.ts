@@ -1,0 +1,172 @@
+import { BUCKETS, inboxPrefixOf, SUBJECTS } from "../../protocol/index.ts";
+
+/** The NATS identities of a Hearth cluster; `worker` and `executor` exist once per node. */
+export type NatsRole = "gateway" | "scheduler" | "worker" | "executor";
+
+/** What one identity may do, in nats-server's terms (`permissions { publish, subscribe, allow_responses }`). */
+export interface NatsPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+  /** May publish one reply to each request it received, whatever the reply subject. */
+  readonly allowResponses: boolean;
+}
+
+/**
+ * JetStream's API, scoped to one stream: what reading a KV bucket or an object store takes. The
+ * account check `jetstreamManager()` makes; the stream's info; message gets (direct gets where the
+ * stream allows them, as KV streams do, else stored-message gets, as for object stores); ordered
+ * consumers for watches, key listings and object reads (create, info, delete on reset, and replies
+ * to flow control). Their deliveries and every API answer come to the reader's own inbox. Found by
+ * running each component against nats-server 2.9 with tracing on and reading the subjects it used;
+ * nothing here writes (test/nats-auth.test.ts).
+ */
+function streamRead(stream: string): string[] {
+  return [
+    "$JS.API.INFO",
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+const KV_FUNCTIONS = `KV_${BUCKETS.functions}`;
+const OBJ_BUNDLES = `OBJ_${BUCKETS.bundles}`;
+const KV_LEADER = `KV_${BUCKETS.leader}`;
+
+/**
+ * Opening the function store (`FunctionStore.open`, the scheduler and workers) looks both streams up,
+ * creating them if missing; only the control plane may create them, so the others need them to exist
+ * (`hearth dev` creates them before it starts anything else). Executors open the object store alone.
+ */
+const STORE_INFO = [`$JS.API.STREAM.INFO.${KV_FUNCTIONS}`, `$JS.API.STREAM.INFO.${OBJ_BUNDLES}`];
+
+/** Writing a KV bucket: creating its stream and publishing to `$KV.<bucket>.<key>` (puts, deletes). */
+function kvWrite(bucket: string): string[] {
+  return [`$JS.API.STREAM.CREATE.KV_${bucket}`, `$KV.${bucket}.>`];
+}
+
+/**
+ * Writing an object store: creating its stream, publishing chunks and metadata. Not purging: bundles
+ * are named by their digest and never replaced or deleted.
+ */
+function objWrite(bucket: string): string[] {
+  return [`$JS.API.STREAM.CREATE.OBJ_${bucket}`, `$O.${bucket}.>`];
+}
+
+/**
+ * The permissions of one Hearth identity: the whole matrix of docs/_nats.md. `user` names the
+ * identity (its replies arrive under `inboxPrefixOf(user)`); `node` is required for workers and
+ * executors, whose subjects are scoped to their node.
+ *
+ * - The gateway (edge and control plane) alone writes function records and bundles; it sends
+ *   invocations but cannot receive them, and cannot publish what workers and executors report.
+ * - A worker takes commands for its own node only and reads function records.
+ * - A node's executors receive only invocations addressed to that node, read bundles, report load,
+ *   and answer what they received; nothing else.
+ * - The scheduler reads records, owns the leader lease, commands workers.
+ *
+ * @example
+ * permissionsFor("executor", "executor.worker-1", "worker-1").subscribe
+ * // ["hearth.x.worker-1.>", "_INBOX_executor_worker-1.>"]
+ */
+export function permissionsFor(role: NatsRole, user: string, node?: string): NatsPermissions {
+  const { publish, subscribe, allowResponses } = grantsOf(role, user, node);
+  return { publish: [...new Set(publish)], subscribe: [...new Set(subscribe)], allowResponses };
+}
+
+function grantsOf(role: NatsRole, user: string, node: string | undefined): NatsPermissions {
+  const inbox = `${inboxPrefixOf(user)}.>`;
+  const nodeOf = () => {
+    if (!node) throw new Error(`The ${role} role is per node: name its node`);
+    return node;
+  };
+  switch (role) {
+    case "gateway":
+      return {
+        publish: [
+          "hearth.x.>",
+          SUBJECTS.gatewayLoad,
+          SUBJECTS.activate,
+          SUBJECTS.status,
+          SUBJECTS.drain,
+          ...streamRead(KV_FUNCTIONS),
+          ...kvWrite(BUCKETS.functions),
+          ...streamRead(OBJ_BUNDLES),
+          ...objWrite(BUCKETS.bundles),
+        ],
+        // `_INBOX.>`: the gateway's request multiplexer takes its replies under nats.js's default prefix.
+        subscribe: [SUBJECTS.load, SUBJECTS.executorLost, SUBJECTS.heartbeat, SUBJECTS.leader, "_INBOX.>", inbox],
+        allowResponses: false,
+      };
+    case "scheduler":
+      return {
+        publish: [
+          SUBJECTS.workerCommand("*"),
+          SUBJECTS.schedulerHello,
+          SUBJECTS.leader,
+          SUBJECTS.executorLost,
+          ...streamRead(KV_FUNCTIONS),
+          ...STORE_INFO,
+          ...streamRead(KV_LEADER),
+          ...kvWrite(BUCKETS.leader),
+        ],
+        subscribe: [
+          SUBJECTS.heartbeat,
+          SUBJECTS.load,
+          SUBJECTS.gatewayLoad,
+          SUBJECTS.executorLost,
+          SUBJECTS.activate,
+          SUBJECTS.status,
+          SUBJECTS.drain,
+          inbox,
+        ],
+        allowResponses: true,
+      };
+    case "worker":
+      return {
+        publish: [SUBJECTS.heartbeat, SUBJECTS.executorLost, ...streamRead(KV_FUNCTIONS), ...STORE_INFO],
+        subscribe: [SUBJECTS.workerCommand(nodeOf()), SUBJECTS.schedulerHello, inbox],
+        allowResponses: true,
+      };
+    case "executor":
+      return {
+        publish: [SUBJECTS.load, ...streamRead(OBJ_BUNDLES)],
+        subscribe: [SUBJECTS.invokeNode(nodeOf()), inbox],
+        allowResponses: true,
+      };
+  }
+}
+
+/** One `users` entry of nats-server's `authorization` block. */
+export interface NatsUserConfig {
+  readonly user: string;
+  readonly password: string;
+  readonly permissions: NatsPermissions;
+}
+
+/**
+ * The `authorization { users = [...] }` block of a nats-server config. No `no_auth_user`: a client
+ * without credentials is refused. Every string is JSON-quoted, which nats-server's config parser
+ * reads as is (`$JS...` unquoted would be a variable reference).
+ */
+export function renderAuthorization(users: readonly NatsUserConfig[]): string {
+  const q = (s: string) => JSON.stringify(s);
+  const list = (subjects: readonly string[]) => `[${subjects.map(q).join(", ")}]`;
+  const entries = users.map(({ user, password, permissions: p }) =>
+    [
+      "    {",
+      `      user: ${q(user)}, password: ${q(password)}`,
+      "      permissions: {",
+      `        publish: { allow: ${list(p.publish)} }`,
+      `        subscribe: { allow: ${list(p.subscribe)} }`,
+      ...(p.allowResponses ? ["        allow_responses: true"] : []),
+      "      }",
+      "    }",
+    ].join("\n"),
+  );
+  return ["authorization {", "  users = [", ...entries, "  ]", "}"].join("\n");
+}
