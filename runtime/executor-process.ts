@@ -92,6 +92,8 @@ export interface ExecutorProcessOptions {
   readonly onRecordQuery?: (name: string, version: string) => Promise<FunctionRecord | null>;
   /** Called when the executor unloaded a function on its own (idle, or removed). */
   readonly onUnloaded?: (name: string) => void;
+  /** The executor asked to be replaced (see RetireRequest). */
+  readonly onRetire?: (reason: string) => void;
   /** Called once when the child exits for any reason other than stop(). */
   readonly onExit: (code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -161,6 +163,8 @@ export class ExecutorProcess {
           this.functions.delete(message.name);
           this.hosted.delete(message.name);
           this.#options.onUnloaded?.(message.name);
+        } else if (message.type === "retire") {
+          this.#options.onRetire?.(String(message.reason));
         } else if (message.type === "record-query") {
           this.#answerRecordQuery(child, message.requestId, message.name, message.version);
         } else {

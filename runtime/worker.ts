@@ -71,6 +71,8 @@ export class Worker {
    * trip on a cold start); executors get only the records of the functions they host.
    */
   readonly #records = new Map<string, { record: FunctionRecord | null; revision: number }>();
+  /** Executors being replaced (see #retire): each is retired once. */
+  readonly #retiring = new Set<ExecutorProcess>();
 
   constructor(options: WorkerOptions) {
     this.id = options.id ?? randomUUID().slice(0, 8);
@@ -127,6 +129,7 @@ export class Worker {
         this.#onExecutorExit(slot, executor, code, signal, Date.now() - startedAt > STABLE_AFTER_MS ? 0 : attempt),
       onUnloaded: () => this.#heartbeat(),
       onRecordQuery: (name, version) => this.#currentRecord(name, version),
+      onRetire: (reason) => void this.#retire(slot, executor, reason),
     });
     this.#executors[slot] = executor;
     await executor.start();
@@ -183,6 +186,31 @@ export class Worker {
     const held = this.#records.get(name)?.record;
     if (held?.version === version) return held;
     return this.#read(name);
+  }
+
+  /**
+   * Replaces an executor that asked to go (an isolate V8 cannot interrupt, or memory over its bound):
+   * a fresh process takes its slot and loads its functions first, then the old one stops taking
+   * requests, lets those in flight finish, and exits (SIGKILL after the stop grace). Its traffic moves
+   * before it goes, so its other functions' callers see no failure.
+   */
+  async #retire(slot: number, old: ExecutorProcess, reason: string): Promise<void> {
+    if (this.#closed || this.#retiring.has(old) || this.#executors[slot] !== old) return;
+    this.#retiring.add(old);
+    const held = [...old.functions];
+    this.#log.warn({ pid: old.pid, executor: old.id, reason, held }, "retiring executor");
+    try {
+      await this.#spawnExecutor(slot);
+      const fresh = this.#executors[slot];
+      await Promise.all(held.map((name) => fresh && this.#loadOn(fresh, name).catch(() => {})));
+      this.#heartbeat();
+    } catch (err) {
+      this.#log.error({ err }, "replacement executor failed to start; stopping the old one anyway");
+    } finally {
+      await old.stop();
+      this.#retiring.delete(old);
+      this.#heartbeat();
+    }
   }
 
   #onExecutorExit(

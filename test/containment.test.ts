@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/index.ts";
 import type { Worker } from "../runtime/index.ts";
+import { cpuSeconds, healthyLoad, runHostileCase } from "./support/containment.ts";
+import { HOSTILE_CASES, POST_RESPONSE_SPINNERS } from "./support/hostile-cases.ts";
 import { get, type InProcessCluster, outcomeOf, startInProcessCluster } from "./support/in-process.ts";
 
 /**
@@ -24,111 +26,44 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-/** Calls the healthy function continuously (4 at a time) until `stop` resolves; returns the failures. */
-async function steadyLoad(target: Gateway, stop: Promise<unknown>): Promise<{ requests: number; failures: string[] }> {
-  let done = false;
-  void stop.finally(() => {
-    done = true;
-  });
-  let requests = 0;
-  const failures: string[] = [];
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (!done) {
-        const res = await target.handle(get("/fn/healthy"));
-        requests++;
-        if (res.status !== 200) failures.push(outcomeOf(res));
-      }
-    }),
-  );
-  return { requests, failures };
+const CASE_MS = Number(process.env.HEARTH_CONTAINMENT_CASE_MS ?? 1_500);
+
+/** Deploys `code`, calls it once (it must answer 200), and returns its executors' CPU-s over the next 3 s. */
+async function executorCpuAfterOneCall(code: string): Promise<number> {
+  const name = `after-${Math.random().toString(36).slice(2, 8)}`;
+  await cluster.hearth.deploy(name, { code });
+  expect(outcomeOf(await gateway.handle(get(`/fn/${name}`)))).toBe("OK");
+  const pids = (cluster.worker as Worker).executorPids;
+  const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const used = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before;
+  await cluster.hearth.remove(name);
+  return used;
 }
 
-/** [case, code, acceptable outcomes, limits and how many calls (default 2: the replaced isolate must fail as clearly)] */
-type HostileCase = [
-  string,
-  string,
-  string[],
-  { memoryMb?: number; cpuMs?: number; timeoutMs?: number; calls?: number }?,
-];
-
-const HOSTILE: HostileCase[] = [
-  ["while(true){}", `export default { fetch() { while (true) {} } };`, ["ERR_FUNCTION_CPU_TIME"]],
-  [
-    "an endless loop after an awaited timer",
-    `export default { async fetch() { await new Promise((r) => setTimeout(r, 1)); while (true) {} } };`,
-    ["ERR_FUNCTION_CPU_TIME"],
-  ],
-  [
-    "a heap bomb",
-    `export default { fetch() { const a = []; for (;;) a.push({ x: Math.random(), y: [1, 2, 3] }); } };`,
-    ["ERR_FUNCTION_MEMORY", "ERR_FUNCTION_CPU_TIME"],
-    { memoryMb: 32, cpuMs: 5_000 },
-  ],
-  [
-    "an ArrayBuffer bomb",
-    `export default { fetch() { const keep = []; for (;;) keep.push(new ArrayBuffer(8 * 1024 * 1024)); } };`,
-    ["ERR_FUNCTION_THREW", "ERR_FUNCTION_MEMORY"],
-    { memoryMb: 32, cpuMs: 5_000 },
-  ],
-  [
-    "recursion overflow",
-    `export default { fetch() { const f = (n) => f(n + 1) + 1; return f(0); } };`,
-    ["ERR_FUNCTION_THREW"],
-  ],
-  [
-    "thousands of timers",
-    `export default { fetch() { for (let i = 0; i < 20000; i++) setTimeout(() => {}, 60000); return new Response("armed"); } };`,
-    ["ERR_FUNCTION_THREW"],
-  ],
-  [
-    "a response body that never ends",
-    `export default { fetch() { return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(65536)); } })); } };`,
-    ["ERR_PAYLOAD_TOO_LARGE"],
-    { memoryMb: 64, cpuMs: 2_000, timeoutMs: 3_000 },
-  ],
-  [
-    // Uninterruptible in V8: it runs on (~5 s, ~1 GB) on an isolated-vm pool thread after the CPU
-    // watchdog has answered the caller and disposed the isolate; measured: the process survives.
-    "new Array(2e8).fill(0)",
-    `export default { fetch() { new Array(2e8).fill(0); return new Response("filled"); } };`,
-    ["ERR_FUNCTION_CPU_TIME", "ERR_FUNCTION_MEMORY"],
-    { memoryMb: 16, calls: 1 },
-  ],
-  [
-    "a WebAssembly.Memory bomb",
-    `export default { fetch() { const keep = []; for (;;) keep.push(new WebAssembly.Memory({ initial: 4096 })); } };`,
-    ["ERR_FUNCTION_THREW"],
-    { memoryMb: 64 },
-  ],
-  [
-    // globalThis.require, not require: esbuild rewrites a bare `typeof require` to its own shim.
-    "reaching for the host",
-    `export default { fetch() {
-      const found = [typeof process, typeof globalThis.require, Function("return typeof process")(), (0, eval)("typeof require")];
-      // A leak answers 500 with plain text, which is not a Hearth error and fails the test.
-      return found.every((t) => t === "undefined") ? new Response("contained") : new Response("LEAK " + found.join(), { status: 500 });
-    } };`,
-    ["OK"],
-  ],
-];
-
 describe("hostile functions next to a healthy one under steady load", () => {
-  it.each(HOSTILE)(
+  it.each(HOSTILE_CASES.map((c) => [c.name, c] as const))(
     "%s: a clear error for the caller, no failed request for the neighbour",
-    async (_, code, expected, options = {}) => {
-      const { calls = 2, ...limits } = options;
-      const name = `hostile-${Math.random().toString(36).slice(2, 8)}`;
-      await cluster.hearth.deploy(name, { code, ...limits });
-      const hostile = (async () => {
-        const codes: string[] = [];
-        for (let i = 0; i < calls; i++) codes.push(outcomeOf(await gateway.handle(get(`/fn/${name}`))));
-        return codes;
-      })();
-      const [codes, load] = await Promise.all([hostile, steadyLoad(gateway, hostile)]);
-      for (const c of codes) expect(expected).toContain(c);
-      expect(load.failures).toEqual([]);
-      expect(load.requests).toBeGreaterThan(0);
+    async (_, hostile) => {
+      const report = await runHostileCase(cluster, hostile, CASE_MS);
+      if (process.env.HEARTH_CONTAINMENT_REPORT) console.log(JSON.stringify(report));
+      expect(report.unexpected).toEqual([]);
+      expect(report.hostileCalls).toBeGreaterThan(0);
+      // The issue asks for 1 s; the shared 2-core test machine gets slack (the 60 s suite reports the real figure).
+      expect(report.hostileMaxMs).toBeLessThan(2_000);
+      expect(report.healthyFailures).toEqual([]);
+      expect(report.healthyRequests).toBeGreaterThan(0);
+      // Retiring an executor moves its functions first; only then is a co-located healthy one's process replaced.
+      if (!hostile.retiresItsExecutor) expect(report.healthyExecutorReplaced).toBe(false);
+    },
+  );
+
+  it.each(POST_RESPONSE_SPINNERS.map((c) => [c.name, c] as const))(
+    "%s: answers, then its executors use under 0.1 CPU-s more over the next 3 s than after a quiet call",
+    async (_, spinner) => {
+      const control = await executorCpuAfterOneCall(spinner.control);
+      const spinning = await executorCpuAfterOneCall(spinner.code);
+      expect(spinning - control).toBeLessThan(0.1);
     },
   );
 });
@@ -161,11 +96,11 @@ describe.each([["a 1M-key object in a 16 MB isolate", `const o = {}; for (let i 
       const worker = own.worker as Worker;
       const pidsBefore = worker.executorPids;
       const killer = own.gateway.handle(get("/fn/process-killer")).then(outcomeOf);
-      const [code, load] = await Promise.all([killer, steadyLoad(own.gateway, killer)]);
+      const [code, load] = await Promise.all([killer, healthyLoad(own.gateway, killer)]);
       // The caller's request dies with the executor: its worker says so, and the gateway answers at once.
       expect(["ERR_FUNCTION_MEMORY", "ERR_EXECUTOR_LOST"]).toContain(code);
       expect(load.failures).toEqual([]);
-      expect(load.requests).toBeGreaterThan(0);
+      expect(load.latencies.length).toBeGreaterThan(0);
       await expect
         .poll(() => worker.executorPids.filter((pid) => !pidsBefore.includes(pid)).length, { timeout: 10_000 })
         .toBe(1);

@@ -28,6 +28,7 @@ import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import { BundleCache, BundleIntegrityError, type BundleSource } from "./bundle-cache.ts";
 import { FunctionPool } from "./function-pool.ts";
+import { MemoryGuard } from "./memory-guard.ts";
 
 export interface ExecutorOptions {
   readonly nc: NatsConnection;
@@ -58,6 +59,11 @@ export interface ExecutorOptions {
   /** Told whenever a function is unloaded here, so the supervisor's reports stay true. */
   readonly onUnload?: (name: string) => void;
   readonly onCatastrophicError?: (message: string) => void;
+  /**
+   * This process should be replaced (an isolate stuck in code V8 cannot interrupt, or memory over
+   * its bound): the supervisor moves its functions to a fresh executor and stops this one.
+   */
+  readonly onRetire?: (reason: string) => void;
 }
 
 /**
@@ -114,6 +120,9 @@ export class Executor {
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
   readonly #reporter: Reporter;
+  readonly #memory: MemoryGuard;
+  readonly #onRetire: (reason: string) => void;
+  #retiring = false;
 
   constructor(options: ExecutorOptions) {
     this.id = options.id;
@@ -164,7 +173,40 @@ export class Executor {
       watchdog: new CpuWatchdog(),
       maxBodyBytes: this.#maxBodyBytes,
       ...(this.#stemCells ? { stemCells: this.#stemCells } : {}),
+      events: {
+        backgroundCut: (fn, code, message) => {
+          const count = this.#countLimit(fn, code);
+          this.#log.warn({ fn, code, reason: message, count }, "work after the response cut off");
+        },
+        stuck: (fn) => this.#retire(`an isolate of ${fn} is running code V8 cannot interrupt`),
+      },
     };
+    this.#onRetire = options.onRetire ?? (() => {});
+    this.#memory = new MemoryGuard({
+      hostedLimitMb: () => this.#hostedLimitMb(),
+      onOver: (rssMb, boundMb) =>
+        this.#retire(`memory ${Math.round(rssMb)} MB is over the bound of ${Math.round(boundMb)} MB`),
+      onFarOver: (rssMb, boundMb) => {
+        // Something keeps allocating where no limit reaches (an uninterruptible builtin): no time to move work.
+        this.#log.fatal({ rssMb: Math.round(rssMb), boundMb: Math.round(boundMb) }, "memory far over bound, exiting");
+        process.kill(process.pid, "SIGKILL");
+      },
+    });
+  }
+
+  /** The memory limits of the isolates hosted here, MB (the memory guard's bound, less its margin). */
+  #hostedLimitMb(): number {
+    let total = 0;
+    for (const { pool } of this.#loaded.values()) total += pool.fn.memoryMb * Math.max(1, pool.size);
+    return total;
+  }
+
+  /** Asks the supervisor for a replacement, once; this process goes on serving until it is stopped. */
+  #retire(reason: string): void {
+    if (this.#retiring) return;
+    this.#retiring = true;
+    this.#log.error({ reason }, "executor asks to be retired");
+    this.#onRetire(reason);
   }
 
   /**
@@ -175,6 +217,7 @@ export class Executor {
     if (this.#idleMs > 0)
       this.#sweep = setInterval(() => this.#evictIdle(), Math.max(10, Math.min(this.#idleMs / 2, 30_000)));
     this.#reporter.start();
+    this.#memory.start();
   }
 
   /** A deploy is usually followed by a first request: have its code here before it comes. */
@@ -466,6 +509,7 @@ export class Executor {
    */
   async close(graceMs = 4_000): Promise<void> {
     this.#reporter.stop();
+    this.#memory.stop();
     if (this.#sweep) clearInterval(this.#sweep);
     await Promise.all([...this.#loaded.values()].map((l) => l.subscription.drain()));
     if (this.#inFlight > 0) {

@@ -43,9 +43,20 @@ export interface RecordQuery {
   readonly version: string;
 }
 
-/** Executor → supervisor messages: a reply to one request, a record query, or the one-time ready signal. */
+/**
+ * Executor → supervisor: replace me. An isolate's thread is stuck in code V8 cannot interrupt, or the
+ * process is over its memory bound; only ending the process frees either. The supervisor starts a
+ * replacement and moves this executor's functions to it before stopping this one.
+ */
+export interface RetireRequest {
+  readonly type: "retire";
+  readonly reason: string;
+}
+
+/** Executor → supervisor messages: a reply to one request, a record query, a retirement, or the one-time ready signal. */
 export type ExecutorMessage =
   | { readonly type: "ready"; readonly id: string }
+  | RetireRequest
   | { readonly type: "unloaded"; readonly name: string }
   | RecordQuery
   | { readonly type: "reply"; readonly requestId: number; readonly ok: true }

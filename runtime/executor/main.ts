@@ -72,6 +72,7 @@ const executor = new Executor({
   idleMs: intFromEnv(process.env, "HEARTH_IDLE_MS", DEFAULT_IDLE_MS),
   stemCells: intFromEnv(process.env, "HEARTH_STEM_CELLS", DEFAULT_STEM_CELLS),
   onUnload: (name) => send({ type: "unloaded", name }),
+  onRetire: (reason) => send({ type: "retire", reason }),
 });
 await executor.start();
 

@@ -12,6 +12,9 @@ export const DEFAULT_TICK_MS = 10;
  */
 const SAMPLE_FROM_BUDGET_SHARE = 8n;
 
+/** The tick stops after this long with nothing to watch, and starts again with the next invocation. */
+const IDLE_STOP_MS = 1_000;
+
 /** What the watchdog reads to charge an isolate. */
 export interface Metered {
   readonly isolate: ivm.Isolate;
@@ -24,8 +27,8 @@ export interface Watch {
   /** The invocation is over: the isolate made progress, and its CPU count starts over. */
   end(): void;
   /**
-   * The invocation answered but left work behind (timers, fetches): it stays charged, and keeps its
-   * share of the budget, until `pending()` turns false; at `untilMs` (Date.now) `onExpire` runs.
+   * The invocation answered but left work behind (timers, fetches): it stays charged, against what
+   * is left of its budget, until `pending()` turns false; at `untilMs` (Date.now) `onExpire` runs.
    */
   linger(pending: () => boolean, untilMs: number, onExpire: () => void): void;
 }
@@ -56,7 +59,8 @@ interface Entry {
  *   `cpuMs ×` the invocations open there. A runaway still breaches: while it spins, none can end.
  * - **Work after the response counts.** An invocation that answered with timers or fetches still
  *   pending stays open ("lingers") until they settle or its bound passes, and what the isolate
- *   computes meanwhile is charged to it, with the host's work on its behalf (`hostNs`).
+ *   computes meanwhile is charged to it, with the host's work on its behalf (`hostNs`), against the
+ *   rest of its budget: `cpuMs` covers an invocation before and after its response, as in Workers.
  * - **CPU, not wall time.** isolated-vm's readings are wall time (see pool-thread-cpu.ts). While
  *   any isolate is past 1/8 of its budget, or more isolates run than there are cores, the watchdog
  *   samples the pool threads' CPU clocks each tick and charges every isolate's reading by the share
@@ -70,6 +74,7 @@ export class CpuWatchdog {
   /** The pool threads' CPU at the last tick, kept only while some isolate is past half its budget. */
   #lastThreads: ThreadCpuSample | null = null;
   #timer: NodeJS.Timeout | null = null;
+  #idleTicks = 0;
   readonly #cores = availableParallelism();
 
   constructor(tickMs = DEFAULT_TICK_MS, threads = new PoolThreadCpu()) {
@@ -96,8 +101,11 @@ export class CpuWatchdog {
     // A fresh object per call, so two invocations with the same callback are counted apart.
     const open: Open = { onBreach, lingering: null };
     watched.open.add(open);
-    // One interval for the executor's life, not one per busy spell: requests arriving one at a time
-    // would otherwise create and clear a timer each. unref: it never keeps the process alive.
+    // One interval per busy spell, not per invocation: requests arriving one at a time would
+    // otherwise create and clear a timer each. It stops after a second with nothing to watch (100
+    // wake-ups a second cost an idle executor ~10 ms of CPU per second). unref: it never keeps the
+    // process alive.
+    this.#idleTicks = 0;
     this.#timer ??= setInterval(this.#check, this.#tickMs).unref();
     const progress = () => {
       if (isolate.isDisposed) return;
@@ -111,10 +119,10 @@ export class CpuWatchdog {
         if (watched.open.size === 0) this.#entries.delete(isolate);
         else progress();
       },
+      // No progress here: work after the response draws on what is left of the invocation's budget.
       linger: (pending, untilMs, onExpire) => {
         if (!watched.open.has(open)) return;
         open.lingering = { pending, untilMs, onExpire };
-        progress();
       },
     };
   }
@@ -125,6 +133,14 @@ export class CpuWatchdog {
   }
 
   readonly #check = (): void => {
+    if (this.#entries.size === 0) {
+      if (++this.#idleTicks * this.#tickMs >= IDLE_STOP_MS && this.#timer) {
+        clearInterval(this.#timer);
+        this.#timer = null;
+      }
+      return;
+    }
+    this.#idleTicks = 0;
     const now = Date.now();
     const readings = new Map<Entry, { raw: bigint; host: bigint }>();
     let rawTotal = 0n;

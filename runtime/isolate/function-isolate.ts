@@ -51,7 +51,7 @@ export interface IsolateEvents {
 
 /**
  * How long work may go on after a response (timers, fetches, `ctx.waitUntil`): Workers allows 30 s
- * for waitUntil. It runs on a fresh CPU budget of the function's `cpuMs`, and ends with it.
+ * for waitUntil. It draws on what the invocation left of its `cpuMs`, and ends with it.
  */
 export const POST_RESPONSE_MS = 30_000;
 

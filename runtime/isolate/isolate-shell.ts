@@ -34,12 +34,12 @@ export const STUCK_AFTER_DISPOSE_MS = 500;
 /**
  * Host CPU charged to the function for work the host does at its request, in ns, so that work after
  * the response and floods of host calls draw on the function's CPU budget like its own code does.
- * Measured on the project machine (docs/architecture.md, "Host work is charged"): a wake-up or
- * fetch completion call into an isolate ≈ 25 µs of host CPU, a console line through pino ≈ 4 µs,
- * an outbound fetch through undici ≈ 150 µs, 64 KiB of CSPRNG bytes ≈ 60 µs.
+ * Measured on the project machine (process CPU per operation, docs/security.md): a timer wake-up
+ * ≈ 200 µs of which the isolate's own share is charged from its clock, a refused outbound fetch
+ * ≈ 240 µs with its completion call, a console line through pino ≈ 4 µs, 64 KiB of CSPRNG ≈ 60 µs.
  */
 export const HOST_CHARGE_NS = Object.freeze({
-  call: 25_000n,
+  call: 100_000n,
   consoleLine: 4_000n,
   fetch: 150_000n,
   entropyPerKiB: 1_000n,
