@@ -1,8 +1,10 @@
 import { defineConfig } from "vitest/config";
 
+/** Files that measure the machine (CPU fairness) and must not share it with other test files. */
+const EXCLUSIVE = "**/*.exclusive.test.ts";
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts", "{gateway,runtime,scheduler,sdk,protocol}/**/*.test.ts"],
     // Each test file gets its own process: isolated-vm needs --no-node-snapshot (research/isolated-vm.md §0.1).
     pool: "forks",
     execArgv: ["--no-node-snapshot"],
@@ -10,5 +12,21 @@ export default defineConfig({
     // Executor processes log every expected failure the tests provoke; the assertions tell the story.
     env: { HEARTH_LOG_LEVEL: process.env.HEARTH_LOG_LEVEL ?? "fatal" },
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "main",
+          include: ["test/**/*.test.ts", "{gateway,runtime,scheduler,sdk,protocol}/**/*.test.ts"],
+          exclude: [EXCLUSIVE, "**/node_modules/**"],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        // Run after the main group has finished, one file at a time.
+        test: { name: "exclusive", include: [EXCLUSIVE], fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });
