@@ -3,7 +3,7 @@ import { HearthError, intFromEnv } from "../protocol/index.ts";
 /**
  * Bounds on the gateway's HTTP server: how long a client may take to send a request, how long an
  * idle keep-alive connection is kept, and how many connections are open at once. 0 turns a bound
- * off (node:http's meaning). Reasons for each default are in docs/_edge.md.
+ * off (node:http's meaning). Reasons for each default are in docs/security.md, "The HTTP edge".
  */
 export interface HttpLimits {
   /** Whole header section received within this (node:http `headersTimeout`), else 408 and close. */
@@ -22,7 +22,7 @@ export interface HttpLimits {
  * client hold a connection and up to a body's worth of memory for 5 minutes.
  * 65 s keep-alive: longer than the 60 s idle timeout of common load balancers (AWS ALB), so the
  * balancer, not the gateway, closes idle connections and never sends on one being closed.
- * 10,000 connections: 7–14 KB of RSS each when idle (measured, docs/_edge.md), so at most ~140 MB,
+ * 10,000 connections: 7–14 KB of RSS each when idle (measured, docs/security.md, "The HTTP edge"), so at most ~140 MB,
  * and under the file descriptor limit node raises itself to at start (the hard limit).
  */
 export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({

@@ -36,7 +36,7 @@ export interface NatsSettings {
 
 /**
  * The inbox prefix of a user: `_INBOX_<user>`, every character outside `[A-Za-z0-9_-]` made `_`.
- * Per-user inboxes let NATS permissions give each identity its own replies only (docs/_nats.md).
+ * Per-user inboxes let NATS permissions give each identity its own replies only (docs/security.md, "NATS with least privilege").
  */
 export function inboxPrefixOf(user: string): string {
   return `_INBOX_${user.replace(/[^A-Za-z0-9_-]/g, "_")}`;

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { isolateFor, requestJson } from "../../test/support/isolate.ts";
+import { describe, expect, it } from "vitest";
+import { isolatesPerTest, requestJson } from "../../test/support/isolate.ts";
 import type { FunctionIsolate } from "./function-isolate.ts";
 import { PoolThreadCpu } from "./pool-thread-cpu.ts";
 
@@ -8,7 +8,7 @@ import { PoolThreadCpu } from "./pool-thread-cpu.ts";
  * every other file, alone (vitest.config.ts), because it measures a function's CPU next to spinning
  * neighbours and other test files competing for the machine's 2 cores would change what it measures.
  */
-const live: FunctionIsolate[] = [];
+const { live, start } = isolatesPerTest();
 const threads = new PoolThreadCpu();
 
 /**
@@ -37,14 +37,6 @@ async function calibrate(isolate: FunctionIsolate, targetMs: number): Promise<{ 
 
 /** Above this, the machine is busy with other work and the test measures that, not Hearth. */
 const MAX_STRETCH = 1.5;
-async function start(source: string, options?: Parameters<typeof isolateFor>[1]) {
-  const started = await isolateFor(source, options);
-  live.push(started.isolate);
-  return started;
-}
-afterEach(() => {
-  for (const isolate of live.splice(0)) isolate.dispose();
-});
 
 describe("CPU time is CPU, not time spent waiting for a core", () => {
   // The case. With isolated-vm's wall-clock readings taken as CPU (the thread clocks switched

@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { isolateFor, requestJson, text } from "../../test/support/isolate.ts";
+import { describe, expect, it } from "vitest";
+import { isolateFor, isolatesPerTest, requestJson, text } from "../../test/support/isolate.ts";
 import type { FunctionIsolate } from "./function-isolate.ts";
 
-const live: FunctionIsolate[] = [];
-async function start(source: string, options?: Parameters<typeof isolateFor>[1]) {
-  const started = await isolateFor(source, options);
-  live.push(started.isolate);
-  return started;
-}
-afterEach(() => {
-  for (const isolate of live.splice(0)) isolate.dispose();
-});
+const { start } = isolatesPerTest();
 
 describe("function isolate: the request a function sees", () => {
   it("passes method, url, headers and body, and returns status, headers and body", async () => {

@@ -93,6 +93,8 @@ export class FunctionIsolate {
   readonly #postResponseMs: number;
   #inFlight = 0;
   #invocations = 0;
+  /** A watch is open on work an invocation left after its response (at most one per isolate). */
+  #lingering = false;
   /** Calls in flight, told when the isolate is disposed so they answer at once. */
   readonly #waiters = new Set<(value: "disposed") => void>();
   #disposeReason: ErrorCode | null = null;
@@ -160,6 +162,11 @@ export class FunctionIsolate {
     }
   }
 
+  /** Invocations the CPU watchdog holds open here: those in flight, and at most one lingering after its response. */
+  get watchedInvocations(): number {
+    return this.#watchdog.openCount(this.#isolate);
+  }
+
   get disposed(): boolean {
     return this.#disposeReason !== null || this.#isolate.isDisposed;
   }
@@ -202,8 +209,13 @@ export class FunctionIsolate {
       this.#waiters.delete(disposal.resolve);
       clearTimeout(timer);
       this.#inFlight--;
-      if (!this.disposed && this.#shell.hasPendingWork) this.#linger(watch);
-      else watch.end();
+      // The last invocation out watches what is left behind; while others are in flight, their
+      // watches charge the isolate's work, and one lingering watch per isolate is enough.
+      if (!this.disposed && this.#inFlight === 0 && !this.#lingering && this.#shell.hasPendingWork) {
+        this.#linger(watch);
+      } else {
+        watch.end();
+      }
     }
   }
 
@@ -225,10 +237,15 @@ export class FunctionIsolate {
 
   /** The invocation answered with work still pending: it stays charged until that ends, or is cut. */
   #linger(watch: Watch): void {
+    this.#lingering = true;
     watch.linger(
-      () => this.#shell.hasPendingWork,
+      () => {
+        this.#lingering = this.#shell.hasPendingWork;
+        return this.#lingering;
+      },
       Date.now() + this.#postResponseMs,
       () => {
+        this.#lingering = false;
         // Others still open here keep the isolate (and this work rides on their budgets); alone, it ends.
         if (this.disposed || this.#watchdog.openCount(this.#isolate) > 0) return;
         this.#events.backgroundCut?.(

@@ -1,22 +1,14 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { isolateFor, requestJson, text } from "../../test/support/isolate.ts";
+import { describe, expect, it } from "vitest";
+import { isolatesPerTest, requestJson, text } from "../../test/support/isolate.ts";
 import { CONSOLE_LIMITS } from "./bootstrap/console.ts";
-import type { FunctionIsolate, IsolateEvents } from "./function-isolate.ts";
+import type { IsolateEvents } from "./function-isolate.ts";
 
 /**
  * Calls from an isolate to the host are bounded: a flood of console lines or timers costs the
  * function its own CPU (and ends with its CPU limit), never the host's memory or event loop. Work
  * after a response is charged and cut off. Real isolates; no mocks.
  */
-const live: FunctionIsolate[] = [];
-async function start(source: string, options?: Parameters<typeof isolateFor>[1]) {
-  const started = await isolateFor(source, options);
-  live.push(started.isolate);
-  return started;
-}
-afterEach(() => {
-  for (const isolate of live.splice(0)) isolate.dispose();
-});
+const { start } = isolatesPerTest();
 
 /** Collects what IsolateEvents reports. */
 function recordEvents() {
@@ -138,6 +130,19 @@ describe("work after the response", () => {
     expect(isolate.disposed).toBe(false);
     await expect.poll(() => isolate.disposed, { timeout: 3_000 }).toBe(true);
     expect(cuts.map((c) => c.code)).toEqual(["ERR_FUNCTION_TIMEOUT"]);
+  });
+
+  it("concurrent invocations leave at most one watch behind, not one each", async () => {
+    const { isolate } = await start(
+      `setInterval(() => {}, 1_000);
+      export default { async fetch() { await new Promise((r) => setTimeout(r, 5)); return new Response("ok"); } };`,
+    );
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => isolate.invoke(`inv-${i}`, requestJson(), null)),
+    );
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    // The module's interval is still pending: one watch lingers on it, for the last invocation out.
+    expect(isolate.watchedInvocations).toBe(1);
   });
 
   it("work that finishes in time is left alone", async () => {

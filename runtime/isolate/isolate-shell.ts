@@ -66,17 +66,24 @@ function consoleEntries(batch: unknown): ConsoleEntry[] {
 /** Host work done for one isolate and the calls into it still running: what a watchdog reads. */
 class HostLedger {
   hostNs = 0n;
+  /** Every call into the isolate still running (see IsolateShell.stuck). */
   readonly calls = new Set<Promise<unknown>>();
+  /** Those that are not invocations: timer wake-ups and fetch completions (see hasPendingWork). */
+  readonly background = new Set<Promise<unknown>>();
 
   charge(ns: bigint): void {
     this.hostNs += ns;
   }
 
-  /** Counts a call into the isolate, and keeps it until it settles (see IsolateShell.stuck). */
-  track(call: Promise<unknown>): void {
+  /** Counts a call into the isolate, and keeps it until it settles. */
+  track(call: Promise<unknown>, background: boolean): void {
     this.hostNs += HOST_CHARGE_NS.call;
     this.calls.add(call);
-    const settled = () => this.calls.delete(call);
+    if (background) this.background.add(call);
+    const settled = () => {
+      this.calls.delete(call);
+      this.background.delete(call);
+    };
     call.then(settled, settled);
   }
 }
@@ -122,17 +129,18 @@ export class IsolateShell {
     return this.#ledger.hostNs;
   }
 
-  /** Counts a call into the isolate (an invocation): charged, and watched for getting stuck. */
+  /** Counts an invocation's call into the isolate: charged, and watched for getting stuck. */
   track(call: Promise<unknown>): void {
-    this.#ledger.track(call);
+    this.#ledger.track(call, false);
   }
 
   /**
-   * Timers or fetches are pending, or a call into the isolate is running (a timer wake-up re-arms
-   * from inside its call): the isolate will run again without a new invocation.
+   * Timers or fetches are pending, or a wake-up or fetch completion is running in the isolate (a
+   * wake-up re-arms from inside its call): the isolate will run again without a new invocation.
+   * Invocations in flight do not count; they are watched on their own.
    */
   get hasPendingWork(): boolean {
-    return this.timers.pending || this.fetches.pending || this.#ledger.calls.size > 0;
+    return this.timers.pending || this.fetches.pending || this.#ledger.background.size > 0;
   }
 
   /**
@@ -160,7 +168,7 @@ export class IsolateShell {
       ...(bootstrap.snapshot ? { snapshot: bootstrap.snapshot } : {}),
     });
     const ledger = new HostLedger();
-    const track = (call: Promise<unknown>) => ledger.track(call);
+    const track = (call: Promise<unknown>) => ledger.track(call, true);
     const timers = new TimerHost({ callbackTimeoutMs: UNADOPTED_TIMEOUT_MS, onFire: track });
     const fetches = new FetchHost(deps.outbound, UNADOPTED_TIMEOUT_MS, track);
     const console = { sink: (() => {}) as ConsoleSink };

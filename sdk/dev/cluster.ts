@@ -144,7 +144,7 @@ const INHERITED_SECRETS = [
  * `hearth dev`: a whole cluster on this machine, each component its own process, as in production.
  * Uses NATS_URL if set (with the NATS_* credentials of the environment), else starts nats-server
  * with JetStream in $HEARTH_HOME/nats and least-privilege users: one identity per role, new random
- * passwords on each start, saved in $HEARTH_HOME/nats-identities.json (docs/_nats.md). Only the
+ * passwords on each start, saved in $HEARTH_HOME/nats-identities.json (docs/security.md, "NATS with least privilege"). Only the
  * gateway gets the admin token. A component that dies after startup is restarted alone, with
  * back-off; during startup a death fails the whole start.
  */

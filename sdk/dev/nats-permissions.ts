@@ -58,7 +58,7 @@ function objWrite(bucket: string): string[] {
 }
 
 /**
- * The permissions of one Hearth identity: the whole matrix of docs/_nats.md. `user` names the
+ * The permissions of one Hearth identity: the whole matrix of docs/security.md, "NATS with least privilege". `user` names the
  * identity (its replies arrive under `inboxPrefixOf(user)`); `node` is required for workers and
  * executors, whose subjects are scoped to their node.
  *

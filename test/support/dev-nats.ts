@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats, natsOptionsFromEnv } from "../../protocol/index.ts";
 import { identitiesPath, type NatsIdentity, natsEnvOf } from "../../sdk/dev/nats-identities.ts";
 
-/** The identities `hearth dev` saved in its HEARTH_HOME (see docs/_nats.md). */
+/** The identities `hearth dev` saved in its HEARTH_HOME (see docs/security.md, "NATS with least privilege"). */
 export function devIdentities(home: string): NatsIdentity[] {
   return JSON.parse(readFileSync(identitiesPath({ HEARTH_HOME: home }), "utf8")) as NatsIdentity[];
 }

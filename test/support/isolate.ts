@@ -1,3 +1,4 @@
+import { afterEach } from "vitest";
 import { prepareBundle } from "../../gateway/index.ts";
 import {
   type Bootstrap,
@@ -98,6 +99,23 @@ export async function isolateFor(
     await isolateDepsFor(options, lines),
   );
   return { isolate, console: lines };
+}
+
+/**
+ * `start(source, options)` for a test file: each isolate it starts is disposed after the test
+ * (vitest's afterEach). `live` lists the ones still running.
+ */
+export function isolatesPerTest() {
+  const live: FunctionIsolate[] = [];
+  afterEach(() => {
+    for (const isolate of live.splice(0)) isolate.dispose();
+  });
+  const start = async (source: string, options?: TestFunctionOptions) => {
+    const started = await isolateFor(source, options);
+    live.push(started.isolate);
+    return started;
+  };
+  return { live, start };
 }
 
 /** A request head as the gateway would send it. */
