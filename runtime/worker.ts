@@ -208,6 +208,8 @@ export class Worker {
       this.#log.error({ err }, "replacement executor failed to start; stopping the old one anyway");
     } finally {
       await old.stop();
+      // Whatever it had not answered by then never will be: gateways fail it now, not at their timeout.
+      if (old.id) this.#publish(SUBJECTS.executorLost, { node: this.id, executor: old.id } satisfies ExecutorLost);
       this.#retiring.delete(old);
       this.#heartbeat();
     }
