@@ -16,7 +16,7 @@ export interface HostileCase {
   /** Outcomes a hostile call may end in ("OK" for a 200, else the Hearth error code). */
   readonly expected: readonly string[];
   readonly limits?: { readonly memoryMb?: number; readonly cpuMs?: number; readonly timeoutMs?: number };
-  /** Runs code V8 cannot interrupt: its executor is retired (its functions moved first) or dies. */
+  /** May get its executor retired (its functions moved first): code V8 cannot interrupt, or memory past the bound. */
   readonly retiresItsExecutor?: boolean;
 }
 
