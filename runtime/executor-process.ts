@@ -237,4 +237,9 @@ export class ExecutorProcess {
     this.#stopping = true;
     if (this.#child) await terminate(this.#child, STOP_GRACE_MS);
   }
+
+  /** It exited by itself with code 0: every request it took was answered (see Executor.close). */
+  get exitedCleanly(): boolean {
+    return this.#child?.exitCode === 0;
+  }
 }

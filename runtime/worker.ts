@@ -208,8 +208,12 @@ export class Worker {
       this.#log.error({ err }, "replacement executor failed to start; stopping the old one anyway");
     } finally {
       await old.stop();
-      // Whatever it had not answered by then never will be: gateways fail it now, not at their timeout.
-      if (old.id) this.#publish(SUBJECTS.executorLost, { node: this.id, executor: old.id } satisfies ExecutorLost);
+      // Killed before it finished (grace over, or memory far past its bound): what it had not answered
+      // never will be, so gateways fail it now, not at their timeout. A clean exit answered everything,
+      // and a request that reaches its drained subjects is retried elsewhere, as it should be.
+      if (old.id && !old.exitedCleanly) {
+        this.#publish(SUBJECTS.executorLost, { node: this.id, executor: old.id } satisfies ExecutorLost);
+      }
       this.#retiring.delete(old);
       this.#heartbeat();
     }
