@@ -5,7 +5,13 @@
  * a 15 ms CPU function next to three spinning functions on one executor. Prints markdown tables for
  * docs/security.md. Takes about 17 minutes at 60 s per case; CONTAINMENT_SECONDS=10 for a quick look.
  */
-import { cpuSeconds, healthyLoad, percentile, runHostileCase } from "../test/support/containment.ts";
+import {
+  cpuSeconds,
+  executorCpuAfterOneCall,
+  healthyLoad,
+  percentile,
+  runHostileCase,
+} from "../test/support/containment.ts";
 import { HOSTILE_CASES, POST_RESPONSE_SPINNERS } from "../test/support/hostile-cases.ts";
 import { get, type InProcessCluster, outcomeOf, startInProcessCluster } from "../test/support/in-process.ts";
 
@@ -48,27 +54,14 @@ async function hostileTable(cluster: InProcessCluster): Promise<string> {
   return rows.join("\n");
 }
 
-async function cpuAfterOneCall(cluster: InProcessCluster, code: string): Promise<number> {
-  const name = `after-${Math.random().toString(36).slice(2, 8)}`;
-  await cluster.hearth.deploy(name, { code });
-  const outcome = outcomeOf(await cluster.gateway.handle(get(`/fn/${name}`)));
-  if (outcome !== "OK") throw new Error(`${name} answered ${outcome}`);
-  const pids = cluster.worker?.executorPids ?? [];
-  const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  await new Promise((resolve) => setTimeout(resolve, SPINNER_WINDOW_MS));
-  const used = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before;
-  await cluster.hearth.remove(name);
-  return used;
-}
-
 async function spinnerTable(cluster: InProcessCluster): Promise<string> {
   const rows = [
     "| case | executors' CPU-s over the 10 s after the answer | after a quiet call (control) | difference |",
     "|---|---|---|---|",
   ];
   for (const spinner of POST_RESPONSE_SPINNERS) {
-    const control = await cpuAfterOneCall(cluster, spinner.control);
-    const spinning = await cpuAfterOneCall(cluster, spinner.code);
+    const control = await executorCpuAfterOneCall(cluster, spinner.control, SPINNER_WINDOW_MS);
+    const spinning = await executorCpuAfterOneCall(cluster, spinner.code, SPINNER_WINDOW_MS);
     rows.push(
       `| ${spinner.name} | ${spinning.toFixed(2)} | ${control.toFixed(2)} | ${(spinning - control).toFixed(2)} |`,
     );

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/index.ts";
 import type { Worker } from "../runtime/index.ts";
-import { cpuSeconds, healthyLoad, runHostileCase } from "./support/containment.ts";
+import { executorCpuAfterOneCall, healthyLoad, runHostileCase } from "./support/containment.ts";
 import { HOSTILE_CASES, POST_RESPONSE_SPINNERS } from "./support/hostile-cases.ts";
 import { get, type InProcessCluster, outcomeOf, startInProcessCluster } from "./support/in-process.ts";
 
@@ -28,19 +28,6 @@ afterAll(async () => {
 
 const CASE_MS = Number(process.env.HEARTH_CONTAINMENT_CASE_MS ?? 1_500);
 
-/** Deploys `code`, calls it once (it must answer 200), and returns its executors' CPU-s over the next 3 s. */
-async function executorCpuAfterOneCall(code: string): Promise<number> {
-  const name = `after-${Math.random().toString(36).slice(2, 8)}`;
-  await cluster.hearth.deploy(name, { code });
-  expect(outcomeOf(await gateway.handle(get(`/fn/${name}`)))).toBe("OK");
-  const pids = (cluster.worker as Worker).executorPids;
-  const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  await new Promise((resolve) => setTimeout(resolve, 3_000));
-  const used = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before;
-  await cluster.hearth.remove(name);
-  return used;
-}
-
 describe("hostile functions next to a healthy one under steady load", () => {
   it.each(HOSTILE_CASES.map((c) => [c.name, c] as const))(
     "%s: a clear error for the caller, no failed request for the neighbour",
@@ -62,8 +49,8 @@ describe("hostile functions next to a healthy one under steady load", () => {
   it.each(POST_RESPONSE_SPINNERS.map((c) => [c.name, c] as const))(
     "%s: answers, then its executors use under 0.1 CPU-s more over the next 3 s than after a quiet call",
     async (_, spinner) => {
-      const control = await executorCpuAfterOneCall(spinner.control);
-      const spinning = await executorCpuAfterOneCall(spinner.code);
+      const control = await executorCpuAfterOneCall(cluster, spinner.control, 3_000);
+      const spinning = await executorCpuAfterOneCall(cluster, spinner.code, 3_000);
       expect(spinning - control).toBeLessThan(0.1);
     },
   );

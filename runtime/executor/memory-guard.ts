@@ -23,7 +23,8 @@ export interface MemoryGuardOptions {
  * Keeps an executor within the sum of its functions' memory limits plus a fixed margin. V8 keeps
  * some allocations out of reach of an isolate's limit (isolated-vm grants an isolate near its limit
  * extra room before it terminates it, and uninterruptible builtins such as `Array.prototype.fill`
- * allocate past a dispose), so the process's resident memory is the real guard (research §3).
+ * allocate past a dispose), so the process's resident memory is the real guard (isolated-vm's README:
+ * keep isolates in a process apart from critical infrastructure; measured in docs/security.md).
  */
 export class MemoryGuard {
   readonly #options: MemoryGuardOptions;

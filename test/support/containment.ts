@@ -96,7 +96,11 @@ export function cpuSeconds(pid: number): number {
 }
 
 /** Which executor process (pid) holds each function, from the worker's heartbeats. */
-export function watchPlacement(cluster: InProcessCluster): { pidOf(fn: string): number | undefined; stop(): void } {
+export function watchPlacement(cluster: InProcessCluster): {
+  pidOf(fn: string): number | undefined;
+  until(fn: string): Promise<number | undefined>;
+  stop(): void;
+} {
   const latest = new Map<string, number>();
   const sub = cluster.nc.subscribe(SUBJECTS.heartbeat, {
     callback: (err, msg) => {
@@ -105,7 +109,35 @@ export function watchPlacement(cluster: InProcessCluster): { pidOf(fn: string): 
       for (const executor of beat.executors) for (const fn of executor.functions) latest.set(fn, executor.pid);
     },
   });
-  return { pidOf: (fn) => latest.get(fn), stop: () => sub.unsubscribe() };
+  return {
+    pidOf: (fn) => latest.get(fn),
+    // Heartbeats come every 200 ms in tests: wait for the next one that names `fn` (up to 2 s).
+    async until(fn) {
+      for (let waited = 0; latest.get(fn) === undefined && waited < 2_000; waited += 20) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return latest.get(fn);
+    },
+    stop: () => sub.unsubscribe(),
+  };
+}
+
+/** Deploys `code`, calls it once (it must answer 200), and returns its executors' CPU-s over the next `windowMs`. */
+export async function executorCpuAfterOneCall(
+  cluster: InProcessCluster,
+  code: string,
+  windowMs: number,
+): Promise<number> {
+  const name = `after-${Math.random().toString(36).slice(2, 8)}`;
+  await cluster.hearth.deploy(name, { code });
+  const outcome = outcomeOf(await cluster.gateway.handle(get(`/fn/${name}`)));
+  if (outcome !== "OK") throw new Error(`${name} answered ${outcome}`);
+  const pids = cluster.worker?.executorPids ?? [];
+  const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  const used = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - before;
+  await cluster.hearth.remove(name);
+  return used;
 }
 
 /** Runs one hostile case for `durationMs` next to the healthy function (deployed already). */
@@ -120,8 +152,7 @@ export async function runHostileCase(
   const name = `hostile-${Math.random().toString(36).slice(2, 8)}`;
   await cluster.hearth.deploy(name, { code: hostile.code, ...hostile.limits });
   const pidsBefore = worker.executorPids;
-  await new Promise((resolve) => setTimeout(resolve, 300)); // a heartbeat names the healthy function's executor
-  const healthyPid = placement.pidOf("healthy");
+  const healthyPid = await placement.until("healthy");
 
   let peakMb = 0;
   const memory = setInterval(() => {

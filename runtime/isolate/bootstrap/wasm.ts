@@ -1,7 +1,7 @@
 /**
- * Counts WebAssembly memory against the function's memory limit. V8 does not count it (research
- * §1: a 256 MB WebAssembly.Memory in a 16 MB isolate was allowed and grew the process RSS by 256 MB;
- * issue 7: a module declaring its own memory grew an executor by 1 GB). The engine's constructors are
+ * Counts WebAssembly memory against the function's memory limit. V8 does not count it (measured: a
+ * 256 MB WebAssembly.Memory in a 16 MB isolate was allowed and grew the process RSS by 256 MB, and a
+ * module declaring its own memory grew an executor by 1 GB). The engine's constructors are
  * replaced by wrappers that draw on one budget (wasm-budget.ts), and the natives stay reachable only
  * from the wasm-* files: not through `memory.constructor`, `module.constructor` or a prototype.
  *
