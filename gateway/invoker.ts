@@ -13,14 +13,16 @@ import {
   isExecutorId,
   LOAD_REPORT_INTERVAL_MS,
   type Logger,
+  NoReplyError,
+  noReplyFailure,
   parseExecutorLost,
   parseLoadReport,
   Reporter,
   type RequestHead,
+  RequestMux,
   SingleFlight,
   SUBJECTS,
 } from "../protocol/index.ts";
-import { NoReplyError, RequestMux } from "./request-mux.ts";
 import type { PolicyName } from "./routing/policies.ts";
 import { Router } from "./routing/router.ts";
 
@@ -158,18 +160,10 @@ export class Invoker {
         if (!refused) return { invocationId, reply };
       } catch (err) {
         if (!(err instanceof NoReplyError)) throw err;
-        switch (err.reason) {
-          case "no-responders":
-            break; // unloaded (or its executor gone) since it last reported
-          case "executor-lost":
-            return fail("ERR_EXECUTOR_LOST", `The executor running ${record.name} died during the invocation`);
-          case "disconnected":
-            return fail("ERR_UNAVAILABLE", "The connection to NATS was lost during the invocation; it may have run");
-          case "timeout":
-            // The executor enforces the timeout itself; getting here means the reply was lost.
-            return fail("ERR_FUNCTION_TIMEOUT", `No reply within ${timeoutMs} ms`);
-          case "closed":
-            return fail("ERR_UNAVAILABLE", "The gateway is shutting down");
+        // Unloaded (or its executor gone) since it last reported: try the next one.
+        if (err.reason !== "no-responders") {
+          const failure = noReplyFailure(err.reason, record.name, timeoutMs);
+          return fail(failure.code, failure.message);
         }
       } finally {
         endpoint.local--;

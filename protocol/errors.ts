@@ -15,7 +15,22 @@ export const ERROR_CODES = {
   ERR_UNAUTHORIZED: { status: 401, kind: "user", summary: "The control API token is missing or wrong." },
   ERR_NOT_FOUND: { status: 404, kind: "user", summary: "No such route." },
   ERR_FUNCTION_NOT_FOUND: { status: 404, kind: "user", summary: "No function with that name is deployed." },
+  ERR_INVOCATION_NOT_FOUND: {
+    status: 404,
+    kind: "user",
+    summary: "No async invocation with that id (never accepted, or past its retention).",
+  },
   ERR_METHOD_NOT_ALLOWED: { status: 405, kind: "user", summary: "The route does not accept that method." },
+  ERR_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    kind: "user",
+    summary: "A request with the same Idempotency-Key is still being accepted.",
+  },
+  ERR_IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    kind: "user",
+    summary: "The Idempotency-Key was used for a different request.",
+  },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, kind: "user", summary: "A request or response body is over the limit." },
   ERR_FUNCTION_THREW: { status: 500, kind: "user", summary: "The function threw; details are in the logs." },
   ERR_INVALID_RESPONSE: {
@@ -26,9 +41,14 @@ export const ERROR_CODES = {
   ERR_FUNCTION_INVALID: {
     status: 500,
     kind: "user",
-    summary: "The function failed to load: its top level threw, or it has no `fetch` handler.",
+    summary: "The function failed to load: its top level threw, or it has no fetch, queue or scheduled handler.",
   },
   ERR_FUNCTION_MEMORY: { status: 500, kind: "user", summary: "The function exceeded its memory limit." },
+  ERR_NO_HANDLER: {
+    status: 501,
+    kind: "user",
+    summary: "The function has no handler for this kind of event (fetch, queue or scheduled).",
+  },
   ERR_FUNCTION_TIMEOUT: { status: 504, kind: "user", summary: "The function ran past its wall-clock timeout." },
   ERR_FUNCTION_CPU_TIME: { status: 504, kind: "user", summary: "The function used more CPU time than its limit." },
   // System errors: Hearth is at fault or lacks capacity.

@@ -1,3 +1,5 @@
+import type { AsyncPolicy } from "./async.ts";
+
 /** What the control plane stores per function, as JSON in the functions KV bucket. */
 export interface FunctionRecord {
   readonly name: string;
@@ -23,6 +25,8 @@ export interface FunctionRecord {
   readonly minInstances?: number;
   /** Most isolates over the cluster (default: the scheduler's, 100). Not part of `version`. */
   readonly maxInstances?: number;
+  /** Retries and max event age of async invocations (DEFAULT_ASYNC_POLICY when absent). Not part of `version`. */
+  readonly async?: Partial<AsyncPolicy>;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

@@ -3,6 +3,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FunctionRecord } from "./function-record.ts";
+import { watchRecords } from "./kv-watch.ts";
 import { BUCKETS } from "./subjects.ts";
 
 /** A change seen by {@link FunctionStore.watch}: a new or updated record, or a removal. */
@@ -98,16 +99,15 @@ export class FunctionStore {
     onChange: (change: FunctionChange) => void,
     onError: (err: unknown) => void = () => {},
   ): Promise<{ stop(): void }> {
-    const iter = await this.#kv.watch();
-    (async () => {
-      for await (const entry of iter) {
+    return watchRecords<FunctionRecord>(
+      this.#kv,
+      (change) =>
         onChange(
-          entry.operation === "PUT"
-            ? { kind: "put", record: entry.json<FunctionRecord>(), revision: entry.revision }
-            : { kind: "delete", name: entry.key, revision: entry.revision },
-        );
-      }
-    })().catch(onError);
-    return { stop: () => iter.stop() };
+          change.kind === "put"
+            ? { kind: "put", record: change.record, revision: change.revision }
+            : { kind: "delete", name: change.key, revision: change.revision },
+        ),
+      onError,
+    );
   }
 }

@@ -31,11 +31,12 @@ export type InvocationReply =
   | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly errorId?: string };
 
-export function encodeInvocation(id: string, version: string, head: RequestHead): MsgHdrs {
+/** `head` may come as JSON already (a queued invocation keeps it as the gateway wrote it, or an event). */
+export function encodeInvocation(id: string, version: string, head: RequestHead | string): MsgHdrs {
   const h = natsHeaders();
   h.set(HEADERS.invocationId, id);
   h.set(HEADERS.version, version);
-  h.set(HEADERS.request, JSON.stringify(head));
+  h.set(HEADERS.request, typeof head === "string" ? head : JSON.stringify(head));
   return h;
 }
 

@@ -7,6 +7,19 @@ export type { Bootstrap } from "./isolate/bootstrap-source.ts";
 export { loadBootstrap } from "./isolate/bootstrap-source.ts";
 export { CodeCache } from "./isolate/code-cache.ts";
 export { CpuWatchdog } from "./isolate/cpu-watchdog.ts";
+export type {
+  EventError,
+  QueueDecision,
+  QueueMessageInput,
+  QueueResult,
+  ScheduledResult,
+} from "./isolate/events.ts";
+export {
+  decodeQueueOutcome,
+  decodeScheduledOutcome,
+  encodeQueueEvent,
+  encodeScheduledEvent,
+} from "./isolate/events.ts";
 export type { FunctionCode, InvokeOutcome, IsolateDeps, IsolateEvents } from "./isolate/function-isolate.ts";
 export { FunctionIsolate, POST_RESPONSE_MS } from "./isolate/function-isolate.ts";
 export { StemCells } from "./isolate/stem-cells.ts";

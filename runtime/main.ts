@@ -1,5 +1,7 @@
 /** `hearth worker`: one worker node (supervisor + executor processes). Configured by environment. */
 import { connectNats, createLogger, intFromEnv, natsOptionsFromEnv, onShutdownSignal } from "../protocol/index.ts";
+import { DEFAULT_RETRY_TIMING } from "./queue/async-invocations.ts";
+import { DEFAULT_ACK_WAIT_MS } from "./queue/pull-loop.ts";
 import { Worker } from "./worker.ts";
 
 /**
@@ -21,6 +23,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     natsUrl: nats.url,
     id: env.HEARTH_WORKER_ID || undefined,
     executors: intFromEnv(env, "HEARTH_EXECUTORS", 1),
+    ackWaitMs: intFromEnv(env, "HEARTH_ASYNC_ACK_WAIT_MS", DEFAULT_ACK_WAIT_MS),
+    retry: {
+      baseMs: intFromEnv(env, "HEARTH_ASYNC_RETRY_BASE_MS", DEFAULT_RETRY_TIMING.baseMs),
+      capMs: intFromEnv(env, "HEARTH_ASYNC_RETRY_CAP_MS", DEFAULT_RETRY_TIMING.capMs),
+    },
+    egressAllow: env.HEARTH_EGRESS_ALLOW,
     log,
   });
   await worker.start();

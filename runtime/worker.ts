@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { totalmem } from "node:os";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
+  AsyncStore,
   codeOf,
   EpochFence,
   type ExecutorLost,
@@ -18,6 +19,12 @@ import {
   type WorkerHeartbeat,
 } from "../protocol/index.ts";
 import { ExecutorProcess } from "./executor-process.ts";
+import { createEgressPolicy } from "./outbound/egress-policy.ts";
+import { OutboundFetch } from "./outbound/outbound-fetch.ts";
+import { DEFAULT_RETRY_TIMING, type RetryTiming } from "./queue/async-invocations.ts";
+import { CallbackSender } from "./queue/callbacks.ts";
+import { DEFAULT_ACK_WAIT_MS } from "./queue/pull-loop.ts";
+import { type HostedFunction, QueueConsumers } from "./queue/queue-consumers.ts";
 
 export interface WorkerOptions {
   readonly nc: NatsConnection;
@@ -32,8 +39,17 @@ export interface WorkerOptions {
   readonly store?: FunctionStore;
   /** Memory offered to isolates (the sum of their limits), MB; default: the machine's RAM. */
   readonly memoryMb?: number;
+  /** Async invocations and triggers: the consumers' ack window (kept open by in-progress acks while a run lasts). */
+  readonly ackWaitMs?: number;
+  /** Async invocations: backoff between retries (full jitter). */
+  readonly retry?: RetryTiming;
+  /** Addresses callback URLs may reach although private (HEARTH_EGRESS_ALLOW, as for functions' fetch). */
+  readonly egressAllow?: string;
   readonly log?: Logger;
 }
+
+/** Isolates a pool may grow to when its placement names no ceiling (FunctionPool's default). */
+const DEFAULT_POOL_ISOLATES = 4;
 
 /** Twice a second: the scheduler counts a node lost after 2.5 s (five missed beats) and re-places its pools. */
 export const DEFAULT_HEARTBEAT_MS = 500;
@@ -73,6 +89,10 @@ export class Worker {
   readonly #records = new Map<string, { record: FunctionRecord | null; revision: number }>();
   /** Executors being replaced (see #retire): each is retired once. */
   readonly #retiring = new Set<ExecutorProcess>();
+  /** Isolates each function may have here, from its latest placement: with its concurrency, what queues may pull. */
+  readonly #poolIsolates = new Map<string, number>();
+  #queues: QueueConsumers | null = null;
+  readonly #options: WorkerOptions;
 
   constructor(options: WorkerOptions) {
     this.id = options.id ?? randomUUID().slice(0, 8);
@@ -85,6 +105,7 @@ export class Worker {
     this.#executorEnv = options.executorEnv ?? {};
     this.#executorCount = options.executors ?? 1;
     this.#store = options.store ?? null;
+    this.#options = options;
   }
 
   async start(): Promise<void> {
@@ -98,6 +119,18 @@ export class Worker {
       (err) => this.#log.error({ err }, "function watch failed; loads read records from the store"),
     );
     await Promise.all(Array.from({ length: this.#executorCount }, () => this.#spawnExecutor()));
+    const outbound = new OutboundFetch({
+      policy: createEgressPolicy(this.#options.egressAllow),
+      maxBodyBytes: 1024 * 1024,
+    });
+    this.#queues = new QueueConsumers({
+      nc: this.#nc,
+      store: await AsyncStore.open(this.#nc),
+      callbacks: new CallbackSender(outbound, this.#log),
+      ackWaitMs: this.#options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
+      retry: this.#options.retry ?? DEFAULT_RETRY_TIMING,
+      log: this.#log,
+    });
     this.#subscriptions.push(
       this.#nc.subscribe(SUBJECTS.workerCommand(this.id), {
         callback: (err, msg) => {
@@ -213,6 +246,7 @@ export class Worker {
       // and a request that reaches its drained subjects is retried elsewhere, as it should be.
       if (old.id && !old.exitedCleanly) {
         this.#publish(SUBJECTS.executorLost, { node: this.id, executor: old.id } satisfies ExecutorLost);
+        this.#queues?.lose(old.id);
       }
       this.#retiring.delete(old);
       this.#heartbeat();
@@ -229,6 +263,7 @@ export class Worker {
     if (this.#closed) return;
     // Gateways fail the requests in flight there now, instead of waiting out their timeouts.
     if (dead.id) this.#publish(SUBJECTS.executorLost, { node: this.id, executor: dead.id } satisfies ExecutorLost);
+    if (dead.id) this.#queues?.lose(dead.id);
     // And the scheduler's view drops it now: until our next beat, the last one still lists it as live, and
     // cold requests were answered with the dead executor (4 of 8 runs of the executor-crash test).
     this.#heartbeat();
@@ -301,6 +336,7 @@ export class Worker {
   }
 
   async #loadOn(executor: ExecutorProcess, name: string, maxIsolates?: number): Promise<void> {
+    if (maxIsolates !== undefined) this.#poolIsolates.set(name, maxIsolates);
     const record = await this.#recordOf(name);
     if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
     executor.hosted.add(name);
@@ -344,6 +380,7 @@ export class Worker {
 
   #heartbeat(): void {
     const running = this.#executors.filter((e) => e.running);
+    this.#syncQueues(running);
     const beat: WorkerHeartbeat = {
       id: this.id,
       pid: process.pid,
@@ -354,6 +391,22 @@ export class Worker {
       intervalMs: this.#heartbeatMs,
     };
     this.#publish(SUBJECTS.heartbeat, beat);
+  }
+
+  /** Queue consumers follow the pools: a function hosted here is pulled from here, on its executor. */
+  #syncQueues(running: readonly ExecutorProcess[]): void {
+    if (!this.#queues) return;
+    const hosted = new Map<string, HostedFunction>();
+    for (const executor of running) {
+      if (!executor.id || this.#retiring.has(executor)) continue;
+      for (const fn of executor.functions) {
+        const record = this.#records.get(fn)?.record;
+        if (!record || hosted.has(fn)) continue;
+        const isolates = this.#poolIsolates.get(fn) ?? DEFAULT_POOL_ISOLATES;
+        hosted.set(fn, { executor: executor.id, record, capacity: isolates * record.concurrency });
+      }
+    }
+    this.#queues.sync(hosted);
   }
 
   #publish(subject: string, message: object): void {
@@ -368,7 +421,10 @@ export class Worker {
     clearInterval(this.#heartbeatTimer);
     this.#watch?.stop();
     for (const sub of this.#subscriptions) sub.unsubscribe();
+    // Pull nothing new; executors drain (answering what runs), then the queue side records those answers.
+    await this.#queues?.stopPulling();
     await Promise.all(this.#executors.map((e) => e.stop()));
+    await this.#queues?.close();
     this.#log.info("worker stopped");
   }
 

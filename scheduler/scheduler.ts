@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   type ActivateReply,
@@ -23,6 +24,7 @@ import { ClusterView } from "./cluster-view.ts";
 import { hazardHistogram, type KeepAlivePolicyFactory } from "./keep-alive.ts";
 import { LeaderLease } from "./leader-lease.ts";
 import { NodeClient } from "./node-client.ts";
+import { QUEUE_DEPTH_INTERVAL_MS, QueueDepth } from "./queue-depth.ts";
 import { ScalingLoop, type WarmReplica } from "./scaling-loop.ts";
 import { statusOf } from "./status.ts";
 
@@ -66,6 +68,7 @@ export class Scheduler {
   #watch: { stop(): void } | null = null;
   #store: FunctionStore | null = null;
   #ticker: NodeJS.Timeout | null = null;
+  #depthTicker: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #queued: Promise<void> | null = null;
   #nodeWaiters = new Set<() => void>();
@@ -144,6 +147,8 @@ export class Scheduler {
     this.#lease.start();
     await this.#leadershipKnown();
     this.#ticker = setInterval(() => void this.poke(), this.#options.tickMs ?? DEFAULT_TICK_MS);
+    const depth = new QueueDepth(await jetstreamManager(this.#nc), this.#log);
+    this.#depthTicker = setInterval(() => void this.#observeQueueDepth(depth), QUEUE_DEPTH_INTERVAL_MS);
     this.#log.info("scheduler ready");
   }
 
@@ -170,6 +175,17 @@ export class Scheduler {
       return this.#running;
     });
     return this.#queued;
+  }
+
+  /** Async backlogs are demand: a function with stored messages and no pool is placed now, not at the next tick. */
+  async #observeQueueDepth(depth: QueueDepth): Promise<void> {
+    if (this.#closed || !this.isLeader) return;
+    const report = await depth.read();
+    if (!report) return;
+    const now = this.#now();
+    const before = this.view.functions(now);
+    this.view.observeGatewayLoad(report, now);
+    if (report.functions.some((f) => (before.get(f.name)?.isolates ?? 0) === 0)) void this.poke();
   }
 
   async #runOnce(): Promise<void> {
@@ -315,6 +331,7 @@ export class Scheduler {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ticker) clearInterval(this.#ticker);
+    if (this.#depthTicker) clearInterval(this.#depthTicker);
     this.#watch?.stop();
     this.#follow();
     await Promise.all(this.#activations); // each sees #closed within one wait (≤ 250 ms) and answers

@@ -19,4 +19,14 @@ export type { LocalCluster, LocalClusterOptions } from "./dev/cluster.ts";
 export { startLocalCluster } from "./dev/cluster.ts";
 export type { NatsServer, NatsServerOptions } from "./dev/nats-server.ts";
 export { findNatsServer, freePort, NATS_INSTALL_HINT, startNatsServer } from "./dev/nats-server.ts";
-export type { Env, ExecutionContext, FunctionModule } from "./types.ts";
+export type {
+  Env,
+  ExecutionContext,
+  ExportedHandler,
+  FunctionModule,
+  Message,
+  MessageBatch,
+  QueueRetryOptions,
+  ScheduledController,
+  ScheduledEvent,
+} from "./types.ts";

@@ -316,7 +316,9 @@ function messageOf(err: unknown): string {
 function readResult(result: DispatchResult): InvokeOutcome {
   if ("error" in result) {
     const code: ErrorCode =
-      result.error.code === "ERR_INVALID_RESPONSE" || result.error.code === "ERR_PAYLOAD_TOO_LARGE"
+      result.error.code === "ERR_INVALID_RESPONSE" ||
+      result.error.code === "ERR_PAYLOAD_TOO_LARGE" ||
+      result.error.code === "ERR_NO_HANDLER"
         ? result.error.code
         : "ERR_FUNCTION_THREW";
     return {

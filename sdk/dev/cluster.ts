@@ -5,7 +5,15 @@ import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
-import { connectNats, FunctionStore, intFromEnv, natsOptionsFromEnv, terminate } from "../../protocol/index.ts";
+import {
+  AsyncStore,
+  connectNats,
+  FunctionStore,
+  intFromEnv,
+  natsOptionsFromEnv,
+  TriggerStore,
+  terminate,
+} from "../../protocol/index.ts";
 import { hearthHome, tokenPath } from "../config.ts";
 import {
   type ClusterIdentities,
@@ -306,14 +314,14 @@ function sharedExecutorEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 /**
- * Creates the function store's buckets as the control plane, before any other component starts:
+ * Creates the function store's and the async store's streams and buckets as the control plane, before any other component starts:
  * the others may only look them up (nats-permissions.ts).
  */
 async function createStore(natsUrl: string, identities: ClusterIdentities): Promise<void> {
   const settings = natsOptionsFromEnv({ NATS_URL: natsUrl, ...natsEnvOf(identities.gateway) });
   const nc = await connectNats(settings, "hearth-dev");
   try {
-    await FunctionStore.open(nc);
+    await Promise.all([FunctionStore.open(nc), AsyncStore.open(nc), TriggerStore.open(nc)]);
   } finally {
     await nc.close();
   }

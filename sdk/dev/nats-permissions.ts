@@ -1,4 +1,4 @@
-import { BUCKETS, inboxPrefixOf, SUBJECTS } from "../../protocol/index.ts";
+import { ASYNC_BUCKETS, ASYNC_SUBJECTS, BUCKETS, inboxPrefixOf, STREAMS, SUBJECTS } from "../../protocol/index.ts";
 
 /** The NATS identities of a Hearth cluster; `worker` and `executor` exist once per node. */
 export type NatsRole = "gateway" | "scheduler" | "worker" | "executor";
@@ -44,6 +44,36 @@ const KV_LEADER = `KV_${BUCKETS.leader}`;
  */
 const STORE_INFO = [`$JS.API.STREAM.INFO.${KV_FUNCTIONS}`, `$JS.API.STREAM.INFO.${OBJ_BUNDLES}`];
 
+const KV_INVOCATIONS = `KV_${ASYNC_BUCKETS.invocations}`;
+const KV_IDEMPOTENCY = `KV_${ASYNC_BUCKETS.idempotency}`;
+const KV_TRIGGERS = `KV_${ASYNC_BUCKETS.triggers}`;
+const OBJ_RESULTS = `OBJ_${ASYNC_BUCKETS.results}`;
+const WORK_STREAMS = [STREAMS.async, STREAMS.triggers];
+
+/** Opening the async store (AsyncStore.open) looks up its streams and buckets; the control plane creates them. */
+const ASYNC_STORE_INFO = [
+  STREAMS.async,
+  STREAMS.triggers,
+  STREAMS.deadLetters,
+  KV_INVOCATIONS,
+  KV_IDEMPOTENCY,
+  OBJ_RESULTS,
+].map((stream) => `$JS.API.STREAM.INFO.${stream}`);
+
+/**
+ * Pulling from durable consumers (Hearth's, on its own streams or, for jetstream:// triggers, on any
+ * stream): creating or updating them (2.9's API puts the filter subject after the name), reading
+ * their info, pulling, and acking (acks go to the message's `$JS.ACK.<stream>.<consumer>...` reply).
+ */
+const CONSUMING = [
+  "$JS.API.INFO",
+  "$JS.API.CONSUMER.CREATE.*.>",
+  "$JS.API.CONSUMER.DURABLE.CREATE.*.*",
+  "$JS.API.CONSUMER.INFO.*.*",
+  "$JS.API.CONSUMER.MSG.NEXT.*.*",
+  "$JS.ACK.*.*.>",
+];
+
 /** Writing a KV bucket: creating its stream and publishing to `$KV.<bucket>.<key>` (puts, deletes). */
 function kvWrite(bucket: string): string[] {
   return [`$JS.API.STREAM.CREATE.KV_${bucket}`, `$KV.${bucket}.>`];
@@ -55,6 +85,41 @@ function kvWrite(bucket: string): string[] {
  */
 function objWrite(bucket: string): string[] {
   return [`$JS.API.STREAM.CREATE.OBJ_${bucket}`, `$O.${bucket}.>`];
+}
+
+/**
+ * What accepting async invocations and serving their statuses and dead letters takes (the gateway:
+ * gateway/async-invoke.ts, async-api.ts, dead-letter-api.ts). AsyncStore.open looks up and creates the
+ * streams and buckets; submits publish to the async stream and write statuses and Idempotency-Key
+ * claims; large results are only read (executors write them). Dead letters are listed through a pull
+ * ordered consumer (hence CONSUMER.MSG.NEXT), replayed to the async or trigger stream, then deleted.
+ */
+function asyncGateway(): string[] {
+  const kvInvocations = `KV_${ASYNC_BUCKETS.invocations}`;
+  const kvIdempotency = `KV_${ASYNC_BUCKETS.idempotency}`;
+  const objResults = `OBJ_${ASYNC_BUCKETS.results}`;
+  return [
+    ...[STREAMS.async, STREAMS.triggers, STREAMS.deadLetters].flatMap((stream) => [
+      `$JS.API.STREAM.INFO.${stream}`,
+      `$JS.API.STREAM.CREATE.${stream}`,
+    ]),
+    ASYNC_SUBJECTS.allInvocations,
+    ASYNC_SUBJECTS.allTriggers,
+    ...streamRead(STREAMS.deadLetters),
+    `$JS.API.CONSUMER.MSG.NEXT.${STREAMS.deadLetters}.>`,
+    `$JS.API.STREAM.MSG.DELETE.${STREAMS.deadLetters}`,
+    ...streamRead(kvInvocations),
+    ...kvWrite(ASYNC_BUCKETS.invocations),
+    ...streamRead(kvIdempotency),
+    ...kvWrite(ASYNC_BUCKETS.idempotency),
+    ...streamRead(objResults),
+    `$JS.API.STREAM.CREATE.${objResults}`,
+    // Triggers: their records; a jetstream:// source's stream is checked, a removed trigger's consumer deleted.
+    ...streamRead(KV_TRIGGERS),
+    ...kvWrite(ASYNC_BUCKETS.triggers),
+    "$JS.API.STREAM.INFO.*",
+    "$JS.API.CONSUMER.DELETE.*.*",
+  ];
 }
 
 /**
@@ -97,6 +162,7 @@ function grantsOf(role: NatsRole, user: string, node: string | undefined): NatsP
           ...kvWrite(BUCKETS.functions),
           ...streamRead(OBJ_BUNDLES),
           ...objWrite(BUCKETS.bundles),
+          ...asyncGateway(),
         ],
         // `_INBOX.>`: the gateway's request multiplexer takes its replies under nats.js's default prefix.
         subscribe: [SUBJECTS.load, SUBJECTS.executorLost, SUBJECTS.heartbeat, SUBJECTS.leader, "_INBOX.>", inbox],
@@ -113,6 +179,12 @@ function grantsOf(role: NatsRole, user: string, node: string | undefined): NatsP
           ...STORE_INFO,
           ...streamRead(KV_LEADER),
           ...kvWrite(BUCKETS.leader),
+          // Queue depth (stream info with per-subject counts, consumer info of jetstream:// triggers),
+          // trigger records, and cron ticks into the triggers stream.
+          ...ASYNC_STORE_INFO,
+          "$JS.API.CONSUMER.INFO.*.*",
+          ...streamRead(KV_TRIGGERS),
+          ASYNC_SUBJECTS.allTriggers,
         ],
         subscribe: [
           SUBJECTS.heartbeat,
@@ -128,8 +200,34 @@ function grantsOf(role: NatsRole, user: string, node: string | undefined): NatsP
       };
     case "worker":
       return {
-        publish: [SUBJECTS.heartbeat, SUBJECTS.executorLost, ...streamRead(KV_FUNCTIONS), ...STORE_INFO],
-        subscribe: [SUBJECTS.workerCommand(nodeOf()), SUBJECTS.schedulerHello, inbox],
+        publish: [
+          SUBJECTS.heartbeat,
+          SUBJECTS.executorLost,
+          ...streamRead(KV_FUNCTIONS),
+          ...STORE_INFO,
+          // Queue consumers: pull, run on this node's executors, record statuses and results,
+          // dead-letter (and sweep what passed MaxDeliver), move broker messages into the triggers stream.
+          ...ASYNC_STORE_INFO,
+          ...CONSUMING,
+          SUBJECTS.invokeNode(nodeOf()),
+          ...streamRead(KV_INVOCATIONS),
+          ...kvWrite(ASYNC_BUCKETS.invocations),
+          ...streamRead(OBJ_RESULTS),
+          `$O.${ASYNC_BUCKETS.results}.>`,
+          ASYNC_SUBJECTS.allDeadLetters,
+          ASYNC_SUBJECTS.allTriggers,
+          ...WORK_STREAMS.flatMap((stream) => [
+            `$JS.API.STREAM.MSG.GET.${stream}`,
+            `$JS.API.STREAM.MSG.DELETE.${stream}`,
+          ]),
+          ...streamRead(KV_TRIGGERS),
+        ],
+        subscribe: [
+          SUBJECTS.workerCommand(nodeOf()),
+          SUBJECTS.schedulerHello,
+          ...WORK_STREAMS.map((stream) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`),
+          inbox,
+        ],
         allowResponses: true,
       };
     case "executor":

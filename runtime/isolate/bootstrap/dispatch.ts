@@ -1,11 +1,24 @@
+import { TextEncoder } from "@exodus/bytes/encoding-lite.js";
 import { BodyTooLargeError } from "./body.ts";
 import type { ConsoleBuffer } from "./console.ts";
-import { type Request, requestFromHost } from "./request.ts";
+import {
+  batchFromHost,
+  type HostQueueEvent,
+  type HostScheduledEvent,
+  scheduledFromHost,
+  type ThrownError,
+} from "./events.ts";
+import { type HostRequestHead, requestFromHost } from "./request.ts";
 import { Response } from "./response.ts";
 
-interface FetchHandler {
-  fetch(request: Request, env: unknown, ctx: ExecutionContext): unknown;
-}
+const HANDLER_KINDS = ["fetch", "queue", "scheduled"] as const;
+type HandlerKind = (typeof HANDLER_KINDS)[number];
+type ExportedHandler = Partial<Record<HandlerKind, (event: unknown, env: unknown, ctx: ExecutionContext) => unknown>>;
+
+/** What the host sends: a request head, or an event (see events.ts). */
+type HostHead = (HostRequestHead & { event?: undefined }) | HostQueueEvent | HostScheduledEvent;
+
+const encoder = new TextEncoder();
 
 interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void;
@@ -70,61 +83,114 @@ function describe(value: unknown): string {
   return `an object (${(value as object).constructor?.name ?? "no constructor"})`;
 }
 
-function errorResult(code: string, err: unknown): DispatchResult {
+function thrownError(err: unknown): ThrownError {
   const e = err as { name?: unknown; message?: unknown; stack?: unknown } | null;
   return {
-    error: {
-      code,
-      message: typeof e?.message === "string" ? e.message : String(err),
-      name: typeof e?.name === "string" ? e.name : undefined,
-      stack: typeof e?.stack === "string" ? e.stack : undefined,
-    },
+    message: typeof e?.message === "string" ? e.message : String(err),
+    name: typeof e?.name === "string" ? e.name : undefined,
+    stack: typeof e?.stack === "string" ? e.stack : undefined,
   };
 }
 
-/** Binds the user's module once; returns the per-request entry point the host calls. */
+function newContext(): ExecutionContext {
+  return {
+    waitUntil(promise) {
+      // Keep the rejection from surfacing as unhandled; the work itself continues after the response.
+      Promise.resolve(promise).catch((err) => console.error("waitUntil promise rejected:", err));
+    },
+    passThroughOnException() {},
+  };
+}
+
+/** Queue and scheduled outcomes travel as an ordinary response, so the host's limits and checks apply unchanged. */
+function jsonResult(value: unknown): DispatchResult {
+  return {
+    status: 200,
+    headers: [["content-type", "application/json"]],
+    body: encoder.encode(JSON.stringify(value)).buffer as ArrayBuffer,
+  };
+}
+
+/** Binds the user's module once; returns the per-invocation entry point the host calls. */
 export function createDispatcher(
   module: unknown,
   env: Readonly<Record<string, string>>,
   tracker: InvocationTracker,
   maxBodyBytes: number,
 ) {
-  const handler = (module as { default?: FetchHandler } | undefined)?.default;
-  if (typeof handler?.fetch !== "function") {
-    throw new TypeError("The module has no `export default { fetch(request, env, ctx) }` handler");
+  const handler = (module as { default?: ExportedHandler } | undefined)?.default ?? {};
+  const has = (kind: string): kind is HandlerKind =>
+    (HANDLER_KINDS as readonly string[]).includes(kind) && typeof handler[kind as HandlerKind] === "function";
+  if (!HANDLER_KINDS.some(has)) {
+    throw new TypeError(
+      "The module has no `export default { fetch(request, env, ctx) }` handler, nor queue(batch, env, ctx) " +
+        "or scheduled(event, env, ctx): it needs at least one of the three",
+    );
+  }
+
+  async function call(kind: HandlerKind, event: unknown): Promise<unknown> {
+    // Called as a method, as Workers does, so `this` is the exported object.
+    const pending = handler[kind]?.(event, env, newContext());
+    // Past its synchronous part, the handler's console lines are no longer surely this invocation's.
+    tracker.yielded();
+    return await pending;
+  }
+
+  /** For events a throw is part of the outcome (it decides what is retried), not a failed call. */
+  async function callForOutcome(kind: HandlerKind, event: unknown): Promise<ThrownError | undefined> {
+    try {
+      await call(kind, event);
+      return undefined;
+    } catch (err) {
+      return thrownError(err);
+    }
+  }
+
+  async function onFetch(head: HostRequestHead, body: Uint8Array | null): Promise<DispatchResult> {
+    const response = await call("fetch", requestFromHost(head, body));
+    if (!(response instanceof Response)) {
+      return {
+        error: {
+          code: "ERR_INVALID_RESPONSE",
+          message: `fetch() must return a Response (or a promise of one), but returned ${describe(response)}`,
+        },
+      };
+    }
+    const bytes = await response.readForHost(maxBodyBytes);
+    return {
+      status: response.status,
+      headers: [...response.headers],
+      body: bytes && bytes.byteLength > 0 ? (bytes.slice().buffer as ArrayBuffer) : null,
+    };
+  }
+
+  async function onQueue(head: HostQueueEvent, body: Uint8Array | null): Promise<DispatchResult> {
+    const { batch, settle } = batchFromHost(head, body);
+    return jsonResult(settle(await callForOutcome("queue", batch)));
+  }
+
+  async function onScheduled(head: HostScheduledEvent): Promise<DispatchResult> {
+    const { event, settle } = scheduledFromHost(head);
+    return jsonResult(settle(await callForOutcome("scheduled", event)));
   }
 
   return async function dispatch(id: string, requestJson: string, body: Uint8Array | null): Promise<DispatchResult> {
-    const head = JSON.parse(requestJson) as { method: string; url: string; headers: Array<[string, string]> };
+    const head = JSON.parse(requestJson) as HostHead;
+    const kind = head.event ?? "fetch";
+    if (!has(kind)) return { error: { code: "ERR_NO_HANDLER", message: `The function has no ${kind}() handler` } };
     tracker.begin(id);
     try {
-      const request = requestFromHost(head, body);
-      const ctx: ExecutionContext = {
-        waitUntil(promise) {
-          // Keep the rejection from surfacing as unhandled; the work itself continues after the response.
-          Promise.resolve(promise).catch((err) => console.error("waitUntil promise rejected:", err));
-        },
-        passThroughOnException() {},
-      };
-      const pending = handler.fetch(request, env, ctx);
-      tracker.yielded();
-      const response = await pending;
-      if (!(response instanceof Response)) {
-        return {
-          error: {
-            code: "ERR_INVALID_RESPONSE",
-            message: `fetch() must return a Response (or a promise of one), but returned ${describe(response)}`,
-          },
-        };
+      switch (head.event) {
+        case "queue":
+          return await onQueue(head, body);
+        case "scheduled":
+          return await onScheduled(head);
+        default:
+          return await onFetch(head, body);
       }
-      const bytes = await response.readForHost(maxBodyBytes);
-      return {
-        status: response.status,
-        headers: [...response.headers],
-        body: bytes && bytes.byteLength > 0 ? (bytes.slice().buffer as ArrayBuffer) : null,
-      };
     } catch (err) {
-      return errorResult(err instanceof BodyTooLargeError ? "ERR_PAYLOAD_TOO_LARGE" : "ERR_FUNCTION_THREW", err);
+      const code = err instanceof BodyTooLargeError ? "ERR_PAYLOAD_TOO_LARGE" : "ERR_FUNCTION_THREW";
+      return { error: { code, ...thrownError(err) } };
     } finally {
       tracker.yielded();
       tracker.end(id);

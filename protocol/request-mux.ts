@@ -1,5 +1,6 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { WriteCoalescer } from "../protocol/index.ts";
+import type { ErrorCode } from "./errors.ts";
+import { WriteCoalescer } from "./write-coalescer.ts";
 
 /** Why a request got no reply. */
 export type NoReplyReason = "timeout" | "no-responders" | "closed" | "executor-lost" | "disconnected";
@@ -11,6 +12,31 @@ export class NoReplyError extends Error {
     super(`${reason}: ${subject}`);
     this.name = "NoReplyError";
     this.reason = reason;
+  }
+}
+
+/**
+ * What a request to an executor that got no reply means for the caller. "no-responders" has no
+ * entry: the function is not (or no longer) there, and the caller tries another executor.
+ */
+export function noReplyFailure(
+  reason: Exclude<NoReplyReason, "no-responders">,
+  fn: string,
+  timeoutMs: number,
+): { readonly code: ErrorCode; readonly message: string } {
+  switch (reason) {
+    case "executor-lost":
+      return { code: "ERR_EXECUTOR_LOST", message: `The executor running ${fn} died during the invocation` };
+    case "disconnected":
+      return {
+        code: "ERR_UNAVAILABLE",
+        message: "The connection to NATS was lost during the invocation; it may have run",
+      };
+    case "timeout":
+      // The executor enforces the timeout itself; getting here means the reply was lost.
+      return { code: "ERR_FUNCTION_TIMEOUT", message: `No reply within ${timeoutMs} ms` };
+    case "closed":
+      return { code: "ERR_UNAVAILABLE", message: "Shutting down" };
   }
 }
 
@@ -40,7 +66,10 @@ export class RequestMux {
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
-    this.#prefix = `${createInbox()}.`;
+    // The connection's own inbox prefix (a NATS identity may receive only under its own): nats.js
+    // keeps it in the implementation's options, which the public interface does not show.
+    const inboxPrefix = (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+    this.#prefix = `${createInbox(inboxPrefix)}.`;
     this.#subscription = nc.subscribe(`${this.#prefix}*`, { callback: (_err, msg) => this.#onReply(msg) });
   }
 
