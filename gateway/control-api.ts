@@ -6,7 +6,14 @@ import {
   validateFunctionName,
 } from "../protocol/index.ts";
 import { parseDeployRequest } from "./deploy-request.ts";
-import { type HttpRequest, type HttpResponse, headerValue, jsonResponse, safeDecode } from "./http-types.ts";
+import {
+  type HttpRequest,
+  type HttpResponse,
+  jsonResponse,
+  originOf,
+  parseJsonBody,
+  safeDecode,
+} from "./http-types.ts";
 import { prepareBundle } from "./prepare-bundle.ts";
 
 export interface ControlApiDeps {
@@ -18,20 +25,8 @@ export interface ControlApiDeps {
 
 const FUNCTION_PATH = /^\/v1\/functions\/([^/]+)$/;
 
-function baseUrl(req: HttpRequest): string {
-  return `http://${headerValue(req, "host") ?? "127.0.0.1"}`;
-}
-
 function summarize(record: FunctionRecord, req: HttpRequest): FunctionInfo {
-  return { ...record, url: `${baseUrl(req)}/fn/${record.name}` };
-}
-
-function parseJson(body: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(body));
-  } catch (err) {
-    throw new HearthError("ERR_BAD_REQUEST", `Body is not valid JSON: ${(err as Error).message}`);
-  }
+  return { ...record, url: `${originOf(req)}/fn/${record.name}` };
 }
 
 /** Routes `/v1/functions[...]`. Auth is checked by the caller. */
@@ -52,7 +47,7 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
       return jsonResponse(200, { function: summarize(record, req) });
     }
     case "PUT": {
-      const deploy = parseDeployRequest(parseJson(req.body));
+      const deploy = parseDeployRequest(parseJsonBody(req.body));
       const script = new TextEncoder().encode(await prepareBundle(deploy.code, deploy.filename));
       const previous = await deps.store.get(name);
       const now = (deps.now?.() ?? new Date()).toISOString();
@@ -69,9 +64,11 @@ export async function handleControlApi(req: HttpRequest, path: string, deps: Con
       const record: FunctionRecord = {
         name,
         ...runnable,
-        // Scaling bounds are not part of the version: changing them must not reload any isolate.
+        // Scaling bounds and the async policy are not part of the version: changing them must not
+        // reload any isolate.
         ...(deploy.minInstances !== undefined ? { minInstances: deploy.minInstances } : {}),
         ...(deploy.maxInstances !== undefined ? { maxInstances: deploy.maxInstances } : {}),
+        ...(deploy.async !== undefined ? { async: deploy.async } : {}),
         version: FunctionStore.versionOf(runnable),
         createdAt: previous?.createdAt ?? now,
         updatedAt: now,

@@ -1,4 +1,4 @@
-import { HearthError, LIMITS } from "../protocol/index.ts";
+import { ASYNC_POLICY_BOUNDS, type AsyncPolicy, HearthError, LIMITS } from "../protocol/index.ts";
 
 /** The body of `PUT /v1/functions/:name`. */
 export interface DeployRequest {
@@ -16,6 +16,8 @@ export interface DeployRequest {
   readonly minInstances?: number;
   /** Most isolates over the cluster; undefined = the scheduler's default. */
   readonly maxInstances?: number;
+  /** Retries and max event age of async invocations; what is left out keeps DEFAULT_ASYNC_POLICY. */
+  readonly async?: Partial<AsyncPolicy>;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -34,6 +36,25 @@ function intInRange(value: unknown, field: string, min: number, max: number, fal
 
 function optionalInt(value: unknown, field: string, min: number, max: number): number | undefined {
   return value === undefined ? undefined : intInRange(value, field, min, max, min);
+}
+
+/** `{ retries?, maxEventAgeS? }` within ASYNC_POLICY_BOUNDS; undefined when absent or empty. */
+function parseAsyncPolicy(value: unknown): Partial<AsyncPolicy> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw bad("async must be an object like { retries: 2, maxEventAgeS: 3600 }");
+  }
+  const fields = Object.keys(ASYNC_POLICY_BOUNDS) as (keyof AsyncPolicy)[];
+  const unknown = Object.keys(value).filter((key) => !(fields as string[]).includes(key));
+  // A typo such as `retry` would otherwise deploy silently with the default.
+  if (unknown.length > 0) throw bad(`async may only hold ${fields.join(" and ")}, got ${unknown.join(", ")}`);
+  const policy: { -readonly [K in keyof AsyncPolicy]?: number } = {};
+  for (const field of fields) {
+    const [min, max] = ASYNC_POLICY_BOUNDS[field];
+    const n = optionalInt((value as Record<string, unknown>)[field], `async.${field}`, min, max);
+    if (n !== undefined) policy[field] = n;
+  }
+  return Object.keys(policy).length > 0 ? policy : undefined;
 }
 
 /** Validates a deploy body; throws ERR_BAD_REQUEST naming the bad field. */
@@ -61,9 +82,11 @@ export function parseDeployRequest(body: unknown): DeployRequest {
   if (minInstances !== undefined && maxInstances !== undefined && minInstances > maxInstances) {
     throw bad(`minInstances (${minInstances}) must not be over maxInstances (${maxInstances})`);
   }
+  const asyncPolicy = parseAsyncPolicy(input.async);
   return {
     ...(minInstances !== undefined ? { minInstances } : {}),
     ...(maxInstances !== undefined ? { maxInstances } : {}),
+    ...(asyncPolicy !== undefined ? { async: asyncPolicy } : {}),
     code,
     filename,
     env: Object.fromEntries(entries) as Record<string, string>,

@@ -2,11 +2,15 @@ import { randomUUID } from "node:crypto";
 import { codeOf, ERROR_CODES, type ErrorCode, type Logger, statusOfCode } from "../protocol/index.ts";
 import { type HttpResponse, jsonResponse } from "./http-types.ts";
 
-/** Seconds a client should wait before retrying an overload (503). */
+/** Seconds a client should wait before retrying an overload (503) or a key still being accepted (409). */
 const RETRY_AFTER_SECONDS = "1";
 
 /** Codes that say "not now": the answer carries Retry-After. */
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set(["ERR_NO_CAPACITY", "ERR_UNAVAILABLE"]);
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
+  "ERR_NO_CAPACITY",
+  "ERR_UNAVAILABLE",
+  "ERR_IDEMPOTENCY_IN_PROGRESS",
+]);
 
 /**
  * Codes whose message can carry text of the function's own (a top-level exception: a connection

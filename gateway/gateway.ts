@@ -1,7 +1,16 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { FunctionStore, LIMITS, type Logger, parseHeartbeat, SUBJECTS, silentLogger } from "../protocol/index.ts";
+import {
+  AsyncStore,
+  FunctionStore,
+  LIMITS,
+  type Logger,
+  parseHeartbeat,
+  SUBJECTS,
+  silentLogger,
+  TriggerStore,
+} from "../protocol/index.ts";
 import { createTokenCheck } from "./auth.ts";
 import { createAdmission, createHandler } from "./handler.ts";
 import { type HttpLimits, parseFunctionsDomain, parseHttpLimits } from "./http-limits.ts";
@@ -38,7 +47,8 @@ const CONTROL_BODY_LIMIT = LIMITS.maxBundleBytes * 2;
 const PEER_FRESH_MS = 5_000;
 
 /**
- * The HTTP gateway: invocations under /fn/, the control API under /v1/, health under /healthz and
+ * The HTTP gateway: invocations (sync, or async with `Prefer: respond-async`) under /fn/, the control
+ * API (functions, invocation statuses, dead letters) under /v1/, health under /healthz and
  * /readyz. Stateless: any number can run against the same NATS.
  */
 export class Gateway {
@@ -67,10 +77,14 @@ export class Gateway {
     this.#functionsDomain = options.functionsDomain ? parseFunctionsDomain(options.functionsDomain) : null;
   }
 
-  /** Opens the buckets, follows deploys and starts listening. Resolves with the base URL. */
+  /** Opens the buckets and streams, follows deploys and starts listening. Resolves with the base URL. */
   async start(): Promise<string> {
     const { nc } = this.#options;
-    const store = await FunctionStore.open(nc);
+    const [store, asyncStore, triggers] = await Promise.all([
+      FunctionStore.open(nc),
+      AsyncStore.open(nc),
+      TriggerStore.open(nc),
+    ]);
     const invoker = new Invoker({
       nc,
       log: this.#log,
@@ -104,11 +118,14 @@ export class Gateway {
     const checkToken = createTokenCheck(this.#options.token);
     this.#handle = createHandler({
       store,
+      triggers,
       routes: this.#routes,
       invoker,
       checkToken,
       readiness: () => this.#readiness(),
       cluster: { nc, routes: () => this.routes() },
+      asyncStore,
+      natsConnected: () => this.#natsConnected && !nc.isClosed(),
       log: this.#log,
       functionsDomain: this.#functionsDomain,
     });

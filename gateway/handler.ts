@@ -5,18 +5,24 @@ import {
   HearthError,
   LIMITS,
   type Logger,
+  type TriggerStore,
   validateFunctionName,
 } from "../protocol/index.ts";
+import { handleInvocationApi } from "./async-api.ts";
+import { type AsyncInvokeDeps, acceptAsync, prefersAsync } from "./async-invoke.ts";
 import { type ClusterApiDeps, handleClusterApi } from "./cluster-api.ts";
 import { handleControlApi } from "./control-api.ts";
+import { handleDeadLetterApi } from "./dead-letter-api.ts";
 import { errorResponse, thrownResponse } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "./http-types.ts";
 import { invokeFunction } from "./invoke-route.ts";
 import type { Invoker } from "./invoker.ts";
 import type { RouteTable } from "./route-table.ts";
+import { handleTriggersApi } from "./triggers-api.ts";
 
-export interface HandlerDeps {
+export interface HandlerDeps extends AsyncInvokeDeps {
   readonly store: FunctionStore;
+  readonly triggers: TriggerStore;
   readonly routes: RouteTable;
   readonly invoker: Invoker;
   readonly checkToken: (req: { readonly headers: HeaderPairs }) => void;
@@ -73,14 +79,14 @@ export function createHandler(deps: HandlerDeps): (req: HttpRequest) => Promise<
           throw new HearthError("ERR_BAD_REQUEST", `Request target ${JSON.stringify(req.target)} is not a path`);
         }
         const record = await lookup(deps, hostFunction);
-        return await invokeFunction(deps.invoker, record, req, req.target, deps.log, false);
+        return await runInvocation(deps, record, req, req.target, false);
       }
       const invoke = INVOKE_PATH.exec(req.target);
       if (invoke) {
         const name = validateFunctionName(safeDecode(invoke[1] ?? ""));
         const record = await lookup(deps, name);
         const rest = (invoke[2] || "/") + (invoke[3] ?? "");
-        return await invokeFunction(deps.invoker, record, req, rest, deps.log);
+        return await runInvocation(deps, record, req, rest, true);
       }
       const path = req.target.split("?", 1)[0] ?? "/";
       if (path === "/healthz") return jsonResponse(200, { ok: true });
@@ -90,12 +96,20 @@ export function createHandler(deps: HandlerDeps): (req: HttpRequest) => Promise<
       }
       if (path === "/v1" || path.startsWith("/v1/")) {
         deps.checkToken(req);
-        const clusterResponse = await handleClusterApi(req, path, deps.cluster);
-        if (clusterResponse) return clusterResponse;
-        return await handleControlApi(req, path, {
-          store: deps.store,
-          onChange: (fn, record, revision) => deps.routes.set(fn, record, revision),
-        });
+        return (
+          (await handleClusterApi(req, path, deps.cluster)) ??
+          (await handleInvocationApi(req, path, deps)) ??
+          (await handleDeadLetterApi(req, path, deps)) ??
+          (await handleTriggersApi(req, path, {
+            functions: deps.store,
+            triggers: deps.triggers,
+            jsm: deps.asyncStore.jsm,
+          })) ??
+          (await handleControlApi(req, path, {
+            store: deps.store,
+            onChange: (fn, record, revision) => deps.routes.set(fn, record, revision),
+          }))
+        );
       }
       throw new HearthError("ERR_NOT_FOUND", `No route ${path}; functions are under /fn/<name>`);
     } catch (err) {
@@ -164,6 +178,23 @@ function within(declaredBytes: number, limit: number, whose: string): number | H
     "ERR_PAYLOAD_TOO_LARGE",
     `Request body (content-length ${declaredBytes}) is over ${whose} ${limit} byte limit`,
   );
+}
+
+/**
+ * Runs the invocation now, or with `Prefer: respond-async` stores it and answers 202. An
+ * Idempotency-Key on a sync request is ignored: nothing is stored that a retry could be matched
+ * against, and a sync retry runs the function again as it always has.
+ */
+function runInvocation(
+  deps: HandlerDeps,
+  record: FunctionRecord,
+  req: HttpRequest,
+  rest: string,
+  mounted: boolean,
+): Promise<HttpResponse> {
+  return prefersAsync(req.headers)
+    ? acceptAsync(deps, record, req, rest, mounted)
+    : invokeFunction(deps.invoker, record, req, rest, deps.log, mounted);
 }
 
 /** The route cache answers; a miss asks the store once, since a deploy on another gateway may be in flight. */

@@ -1,4 +1,4 @@
-import type { HeaderPairs } from "../protocol/index.ts";
+import { type HeaderPairs, HearthError } from "../protocol/index.ts";
 
 /**
  * The gateway's own request/response shapes. Plain data, not WHATWG Request/Response: building an
@@ -39,5 +39,19 @@ export function safeDecode(text: string): string {
     return decodeURIComponent(text);
   } catch {
     return text;
+  }
+}
+
+/** `http://<Host>`: the gateway as the caller addressed it, for URLs in answers. */
+export function originOf(req: { readonly headers: HeaderPairs }): string {
+  return `http://${headerValue(req, "host") ?? "127.0.0.1"}`;
+}
+
+/** A JSON request body; ERR_BAD_REQUEST saying why when it does not parse. */
+export function parseJsonBody(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(body));
+  } catch (err) {
+    throw new HearthError("ERR_BAD_REQUEST", `Body is not valid JSON: ${(err as Error).message}`);
   }
 }

@@ -1,5 +1,8 @@
 /** The HTTP gateway: invocation routes, control API, health. */
 
+export type { InvocationView, ResponseView } from "./async-api.ts";
+export type { AsyncAccepted } from "./async-invoke.ts";
+export type { DeadLetterPage, DeadLetterView } from "./dead-letter-api.ts";
 export type { GatewayOptions } from "./gateway.ts";
 export { Gateway } from "./gateway.ts";
 export type { HttpLimits } from "./http-limits.ts";

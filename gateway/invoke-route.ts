@@ -61,6 +61,22 @@ export function requestHeadFor(req: HttpRequest, name: string, rest: string, mou
   return { method: req.method, url, headers };
 }
 
+/** The 413 for a body over the function's own limit (sync or async alike), or null when it fits. */
+export function bodyOverLimit(record: FunctionRecord, req: HttpRequest): HttpResponse | null {
+  if (req.body.byteLength <= record.maxBodyBytes) return null;
+  return errorResponse(
+    "ERR_PAYLOAD_TOO_LARGE",
+    `Request body is over ${record.name}'s ${record.maxBodyBytes} byte limit`,
+  );
+}
+
+/** A function's response headers as the caller gets them: hop-by-hop ones dropped, the invocation id added. */
+export function forwardedResponseHeaders(headers: HeaderPairs, invocationId: string): HeaderPairs {
+  const forwarded = headers.filter(([name]) => !RESPONSE_DROPPED.has(name));
+  forwarded.push(["x-hearth-id", invocationId]);
+  return forwarded;
+}
+
 /** Runs one invocation and turns its reply into the HTTP response. `mounted`: see requestHeadFor. */
 export async function invokeFunction(
   invoker: Invoker,
@@ -70,12 +86,8 @@ export async function invokeFunction(
   log: Logger,
   mounted = true,
 ): Promise<HttpResponse> {
-  if (req.body.byteLength > record.maxBodyBytes) {
-    return errorResponse(
-      "ERR_PAYLOAD_TOO_LARGE",
-      `Request body is over ${record.name}'s ${record.maxBodyBytes} byte limit`,
-    );
-  }
+  const tooLarge = bodyOverLimit(record, req);
+  if (tooLarge) return tooLarge;
   const { invocationId, reply } = await invoker.invoke(
     record,
     requestHeadFor(req, record.name, rest, mounted),
@@ -85,7 +97,9 @@ export async function invokeFunction(
     const error = invocationErrorResponse(reply, invocationId, record.name, log);
     return { ...error, headers: [...error.headers, ["x-hearth-id", invocationId]] };
   }
-  const headers = reply.head.headers.filter(([name]) => !RESPONSE_DROPPED.has(name));
-  headers.push(["x-hearth-id", invocationId]);
-  return { status: reply.head.status, headers, body: reply.body };
+  return {
+    status: reply.head.status,
+    headers: forwardedResponseHeaders(reply.head.headers, invocationId),
+    body: reply.body,
+  };
 }

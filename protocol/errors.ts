@@ -51,6 +51,22 @@ export const ERROR_CODES = {
   },
   ERR_FUNCTION_TIMEOUT: { status: 504, kind: "user", summary: "The function ran past its wall-clock timeout." },
   ERR_FUNCTION_CPU_TIME: { status: 504, kind: "user", summary: "The function used more CPU time than its limit." },
+  // Async invocations and events only: why one failed for good (its status, its dead letter).
+  ERR_FUNCTION_STATUS: {
+    status: 502,
+    kind: "user",
+    summary: "An async invocation's function answered with a 5xx status, on every attempt.",
+  },
+  ERR_MAX_EVENT_AGE: {
+    status: 410,
+    kind: "user",
+    summary: "An async invocation was not run (or retried) within its max event age.",
+  },
+  ERR_RETRIES_EXHAUSTED: {
+    status: 500,
+    kind: "user",
+    summary: "A trigger's function asked to retry a message more times than the trigger's retries.",
+  },
   // System errors: Hearth is at fault or lacks capacity.
   ERR_NO_CAPACITY: { status: 503, kind: "system", summary: "No worker could take the function in time." },
   ERR_UNAVAILABLE: { status: 503, kind: "system", summary: "The gateway cannot reach NATS right now." },

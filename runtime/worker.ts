@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { totalmem } from "node:os";
+import { jetstream } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   AsyncStore,
@@ -14,6 +15,8 @@ import {
   parseWorkerCommand,
   SUBJECTS,
   silentLogger,
+  type TriggerRecord,
+  TriggerStore,
   type WorkerCommand,
   type WorkerCommandReply,
   type WorkerHeartbeat,
@@ -25,6 +28,7 @@ import { DEFAULT_RETRY_TIMING, type RetryTiming } from "./queue/async-invocation
 import { CallbackSender } from "./queue/callbacks.ts";
 import { DEFAULT_ACK_WAIT_MS } from "./queue/pull-loop.ts";
 import { type HostedFunction, QueueConsumers } from "./queue/queue-consumers.ts";
+import { TriggerIngest } from "./queue/trigger-ingest.ts";
 
 export interface WorkerOptions {
   readonly nc: NatsConnection;
@@ -92,6 +96,10 @@ export class Worker {
   /** Isolates each function may have here, from its latest placement: with its concurrency, what queues may pull. */
   readonly #poolIsolates = new Map<string, number>();
   #queues: QueueConsumers | null = null;
+  /** Every trigger, from the triggers bucket: those of functions hosted here get pull loops here. */
+  readonly #triggers = new Map<string, TriggerRecord>();
+  #triggerWatch: { stop(): void } | null = null;
+  #ingest: TriggerIngest | null = null;
   readonly #options: WorkerOptions;
 
   constructor(options: WorkerOptions) {
@@ -131,6 +139,17 @@ export class Worker {
       retry: this.#options.retry ?? DEFAULT_RETRY_TIMING,
       log: this.#log,
     });
+    const ingest = new TriggerIngest({ nc: this.#nc, js: jetstream(this.#nc), memberId: this.id, log: this.#log });
+    this.#ingest = ingest;
+    this.#triggerWatch = await (await TriggerStore.open(this.#nc)).watch(
+      (change) => {
+        if (change.kind === "put") this.#triggers.set(change.key, change.record);
+        else this.#triggers.delete(change.key);
+        ingest.sync(this.#triggers);
+        this.#syncQueues(this.#executors.filter((e) => e?.running));
+      },
+      (err) => this.#log.error({ err }, "trigger watch failed; trigger changes are not followed"),
+    );
     this.#subscriptions.push(
       this.#nc.subscribe(SUBJECTS.workerCommand(this.id), {
         callback: (err, msg) => {
@@ -406,7 +425,8 @@ export class Worker {
         hosted.set(fn, { executor: executor.id, record, capacity: isolates * record.concurrency });
       }
     }
-    this.#queues.sync(hosted);
+    this.#queues.sync(hosted, this.#triggers);
+    this.#ingest?.sync(this.#triggers); // retries sources that were unreachable
   }
 
   #publish(subject: string, message: object): void {
@@ -420,7 +440,9 @@ export class Worker {
     this.#closed = true;
     clearInterval(this.#heartbeatTimer);
     this.#watch?.stop();
+    this.#triggerWatch?.stop();
     for (const sub of this.#subscriptions) sub.unsubscribe();
+    await this.#ingest?.close();
     // Pull nothing new; executors drain (answering what runs), then the queue side records those answers.
     await this.#queues?.stopPulling();
     await Promise.all(this.#executors.map((e) => e.stop()));

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   type ActivateReply,
@@ -17,10 +17,13 @@ import {
   QUEUE_GROUPS,
   SUBJECTS,
   silentLogger,
+  type TriggerRecord,
+  TriggerStore,
   validateFunctionName,
 } from "../protocol/index.ts";
 import type { ScaleSpec } from "./autoscaler.ts";
 import { ClusterView } from "./cluster-view.ts";
+import { CronTicker, type CronTriggerSpec, parseCron, publishToJetStream } from "./cron/index.ts";
 import { hazardHistogram, type KeepAlivePolicyFactory } from "./keep-alive.ts";
 import { LeaderLease } from "./leader-lease.ts";
 import { NodeClient } from "./node-client.ts";
@@ -42,6 +45,8 @@ export interface SchedulerOptions {
   readonly scaleDefaults?: Partial<ScaleSpec>;
   /** Leader lease lifetime: a dead leader is replaced within about this long. */
   readonly leaseTtlMs?: number;
+  /** Tests only: cron expressions may have a seconds field, so a test sees ticks every second. */
+  readonly cronSeconds?: boolean;
 }
 
 /** 250 ms: the issue's upper bound; a tick over 50 functions costs well under a millisecond. */
@@ -69,6 +74,10 @@ export class Scheduler {
   #store: FunctionStore | null = null;
   #ticker: NodeJS.Timeout | null = null;
   #depthTicker: NodeJS.Timeout | null = null;
+  /** Every trigger: cron ones are ticked here (by every scheduler, leader or not), all count toward queue depth. */
+  readonly #triggers = new Map<string, TriggerRecord>();
+  #triggerWatch: { stop(): void } | null = null;
+  #cron: CronTicker | null = null;
   #running: Promise<void> | null = null;
   #queued: Promise<void> | null = null;
   #nodeWaiters = new Set<() => void>();
@@ -147,7 +156,8 @@ export class Scheduler {
     this.#lease.start();
     await this.#leadershipKnown();
     this.#ticker = setInterval(() => void this.poke(), this.#options.tickMs ?? DEFAULT_TICK_MS);
-    const depth = new QueueDepth(await jetstreamManager(this.#nc), this.#log);
+    await this.#followTriggers();
+    const depth = new QueueDepth(await jetstreamManager(this.#nc), () => this.#triggers.values(), this.#log);
     this.#depthTicker = setInterval(() => void this.#observeQueueDepth(depth), QUEUE_DEPTH_INTERVAL_MS);
     this.#log.info("scheduler ready");
   }
@@ -175,6 +185,33 @@ export class Scheduler {
       return this.#running;
     });
     return this.#queued;
+  }
+
+  /**
+   * Cron ticks come from every scheduler, not only the leader: each publishes every tick with the
+   * message id `cron:<trigger>:<time>`, and the stream's dedupe window keeps one. No election, so no
+   * tick is lost to a leader's death (scheduler/cron/cron-ticker.ts).
+   */
+  async #followTriggers(): Promise<void> {
+    const cron = new CronTicker({
+      publish: publishToJetStream(jetstream(this.#nc)),
+      log: this.#log,
+      ...(this.#options.cronSeconds ? { parse: (e: string) => parseCron(e, { allowSeconds: true }) } : {}),
+    });
+    this.#cron = cron;
+    const store = await TriggerStore.open(this.#nc);
+    this.#triggerWatch = await store.watch(
+      (change) => {
+        if (change.kind === "put") this.#triggers.set(change.key, change.record);
+        else this.#triggers.delete(change.key);
+        const specs: CronTriggerSpec[] = [];
+        for (const { id, source } of this.#triggers.values())
+          if (source.kind === "cron") specs.push({ id, expression: source.expression });
+        cron.setTriggers(specs);
+      },
+      (err) => this.#log.error({ err }, "trigger watch failed; cron ticks and trigger depths are stale"),
+    );
+    cron.start();
   }
 
   /** Async backlogs are demand: a function with stored messages and no pool is placed now, not at the next tick. */
@@ -332,6 +369,8 @@ export class Scheduler {
     this.#closed = true;
     if (this.#ticker) clearInterval(this.#ticker);
     if (this.#depthTicker) clearInterval(this.#depthTicker);
+    this.#triggerWatch?.stop();
+    await this.#cron?.close();
     this.#watch?.stop();
     this.#follow();
     await Promise.all(this.#activations); // each sees #closed within one wait (≤ 250 ms) and answers

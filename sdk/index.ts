@@ -6,12 +6,22 @@
 export type { Bundle } from "./bundle.ts";
 export { BundleError, buildBundle } from "./bundle.ts";
 export type {
+  AsyncInvocation,
+  AsyncInvokeOptions,
+  AsyncPolicy,
   ClusterStatus,
+  DeadLetterListOptions,
+  DeadLetterPage,
+  DeadLetterView,
   DeployOptions,
   FunctionInfo,
   HearthClientOptions,
+  InvocationView,
   InvokeOptions,
   InvokeResponse,
+  ResponseView,
+  TriggerOptions,
+  TriggerView,
 } from "./client.ts";
 export { HearthApiError, HearthClient } from "./client.ts";
 export { DEFAULT_URL, hearthHome, resolveClientConfig, tokenPath } from "./config.ts";

@@ -31,6 +31,11 @@ export interface ConsumerSpec {
   readonly maxDeliver: number;
   /** Messages unacked at once over the cluster (set explicitly; JetStream's default is 1,000). */
   readonly maxAckPending: number;
+  /**
+   * Only messages stored after the consumer's creation (a trigger on a user's stream starts from
+   * now, not from its history); otherwise all (Hearth's own work queues hold only work to do).
+   */
+  readonly deliverNew?: boolean;
 }
 
 /**
@@ -43,7 +48,7 @@ export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec):
     durable_name: spec.name,
     filter_subject: spec.filterSubject,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    deliver_policy: spec.deliverNew ? DeliverPolicy.New : DeliverPolicy.All,
     ack_wait: nanos(spec.ackWaitMs),
     max_deliver: spec.maxDeliver,
     max_ack_pending: spec.maxAckPending,

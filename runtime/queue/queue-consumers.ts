@@ -7,12 +7,15 @@ import {
   DEFAULT_ASYNC_POLICY,
   type Logger,
   STREAMS,
+  type TriggerRecord,
 } from "../../protocol/index.ts";
 import { AsyncInvocationRunner, type HostedTarget, type RetryTiming } from "./async-invocations.ts";
+import { Batcher } from "./batcher.ts";
 import type { CallbackSender } from "./callbacks.ts";
 import { MaxDeliveriesSweeper } from "./dead-letters.ts";
 import { ExecutorClient } from "./executor-client.ts";
-import { PullLoop } from "./pull-loop.ts";
+import { type ConsumerSpec, PullLoop } from "./pull-loop.ts";
+import { TriggerRunner } from "./trigger-runner.ts";
 
 /** A function hosted on this node, with how many invocations its pool here can run at once. */
 export interface HostedFunction extends HostedTarget {
@@ -29,87 +32,177 @@ export interface QueueConsumersOptions {
 }
 
 /**
- * Deliveries allowed per async message: Hearth dead-letters after its own count of attempts
- * (retries + 1); the extra deliveries cover redeliveries that were not attempts (a pool unloaded as
- * the message arrived, a worker restart). Past them JetStream stops, and the sweeper dead-letters.
+ * Deliveries allowed per message beyond the attempts Hearth counts itself (retries + 1): they cover
+ * redeliveries that were not attempts (a pool unloaded as the message arrived, a worker restart).
+ * Past them JetStream stops delivering, and the sweeper dead-letters.
  */
 const EXTRA_DELIVERIES = 5;
-/** Messages unacked at once per function over the cluster. */
+/** Async messages unacked at once per function over the cluster. */
 const MAX_ACK_PENDING = 1_000;
 
 /**
- * The JetStream side of a worker node: for each function hosted here, a pull loop on its durable
- * consumer that runs what it pulls on this node's executor. Loops come and go with the pools
- * ({@link sync}); every node hosting a function pulls from the same consumer, each as fast as its
- * own capacity allows, so the load spreads by who has room.
+ * A trigger's consumer on `stream`: on the user's stream of a jetstream:// source (from the
+ * trigger's creation on: the control plane creates it then, see gateway/triggers-api.ts), or on
+ * Hearth's triggers stream (ingested events, cron ticks, replays).
+ */
+export function triggerConsumerSpec(
+  trigger: TriggerRecord,
+  stream: string,
+  filterSubject: string,
+  ackWaitMs: number,
+): ConsumerSpec {
+  return {
+    stream,
+    name: CONSUMERS.trigger(trigger.id),
+    filterSubject,
+    ackWaitMs,
+    maxDeliver: trigger.retries + 1 + EXTRA_DELIVERIES,
+    maxAckPending: trigger.maxConcurrency * trigger.batchSize,
+    deliverNew: stream !== STREAMS.triggers,
+  };
+}
+
+/** One pull loop this node should run: its consumer, how much it may hold, what it does with a message. */
+interface LoopPlan {
+  readonly spec: ConsumerSpec;
+  readonly capacity: () => number;
+  readonly take: (msg: JsMsg) => Promise<void>;
+  /** Settings the loop was built with: a change (batch size, retries) rebuilds it. */
+  readonly shape: string;
+}
+
+/**
+ * The JetStream side of a worker node: for each function hosted here, a pull loop on its async
+ * consumer, and for each trigger of it, a loop on the trigger's consumer (two for a jetstream://
+ * source: the source stream, and Hearth's triggers stream where replays land). Each runs what it
+ * pulls on this node's executor. Loops come and go with the pools ({@link sync}); every node hosting
+ * a function pulls from the same consumers, each as fast as its own capacity allows, so the load
+ * spreads by who has room.
  */
 export class QueueConsumers {
   readonly #options: QueueConsumersOptions;
   readonly #client: ExecutorClient;
-  readonly #runner: AsyncInvocationRunner;
+  readonly #asyncRunner: AsyncInvocationRunner;
+  readonly #triggerRunner: TriggerRunner;
   readonly #sweeper: MaxDeliveriesSweeper;
-  readonly #loops = new Map<string, { loop: PullLoop; hosted: HostedFunction }>();
+  readonly #loops = new Map<string, { loop: PullLoop; shape: string }>();
+  /** What each loop reads when it takes a message: the latest target and trigger, not those of its start. */
+  #hosted: ReadonlyMap<string, HostedFunction> = new Map();
+  #triggers: ReadonlyMap<string, TriggerRecord> = new Map();
   #closed = false;
 
   constructor(options: QueueConsumersOptions) {
     this.#options = options;
     this.#client = new ExecutorClient(options.nc);
-    this.#runner = new AsyncInvocationRunner({
-      store: options.store,
+    const shared = {
       js: options.store.js,
       client: this.#client,
-      callbacks: options.callbacks,
       ackWaitMs: options.ackWaitMs,
       retry: options.retry,
       log: options.log,
-    });
+    };
+    this.#asyncRunner = new AsyncInvocationRunner({ ...shared, store: options.store, callbacks: options.callbacks });
+    this.#triggerRunner = new TriggerRunner(shared);
     this.#sweeper = new MaxDeliveriesSweeper(
       options.nc,
       options.store.js,
       options.store.jsm,
-      (consumer) => (consumer.startsWith(CONSUMERS.async("")) ? consumer.slice(CONSUMERS.async("").length) : null),
+      (consumer) => this.#functionOfConsumer(consumer),
       options.log,
     );
   }
 
-  /** Brings the loops in line with what this node hosts now (called on every change and heartbeat). */
-  sync(hosted: ReadonlyMap<string, HostedFunction>): void {
+  #functionOfConsumer(consumer: string): string | null {
+    const asyncPrefix = CONSUMERS.async("");
+    if (consumer.startsWith(asyncPrefix)) return consumer.slice(asyncPrefix.length);
+    const triggerPrefix = CONSUMERS.trigger("");
+    if (consumer.startsWith(triggerPrefix))
+      return this.#triggers.get(consumer.slice(triggerPrefix.length))?.function ?? null;
+    return null;
+  }
+
+  /**
+   * Brings the loops in line with what this node hosts now and the triggers that exist (called on
+   * every change and heartbeat).
+   */
+  sync(
+    hosted: ReadonlyMap<string, HostedFunction>,
+    triggers: ReadonlyMap<string, TriggerRecord> = this.#triggers,
+  ): void {
     if (this.#closed) return;
-    for (const [fn, entry] of this.#loops) {
-      if (!hosted.has(fn)) {
-        this.#loops.delete(fn);
-        void entry.loop.stop();
+    this.#hosted = hosted;
+    this.#triggers = triggers;
+    const plans = new Map<string, LoopPlan>();
+    for (const fn of hosted.keys()) plans.set(`async ${fn}`, this.#asyncPlan(fn));
+    for (const trigger of triggers.values()) {
+      if (!hosted.has(trigger.function)) continue;
+      plans.set(
+        `trigger ${trigger.id}`,
+        this.#triggerPlan(trigger, STREAMS.triggers, ASYNC_SUBJECTS.trigger(trigger.id)),
+      );
+      if (trigger.source.kind === "jetstream") {
+        const { stream, subject } = trigger.source;
+        plans.set(`trigger ${trigger.id} ${stream}`, this.#triggerPlan(trigger, stream, subject));
       }
     }
-    for (const [fn, target] of hosted) {
-      const running = this.#loops.get(fn);
-      if (running) {
-        running.hosted = target;
-        continue;
-      }
-      const entry = { hosted: target, loop: null as unknown as PullLoop };
-      entry.loop = this.#asyncLoop(fn, () => entry.hosted);
-      this.#loops.set(fn, entry);
+    for (const [key, running] of this.#loops) {
+      if (plans.get(key)?.shape === running.shape) continue;
+      this.#loops.delete(key);
+      void running.loop.stop();
+    }
+    for (const [key, plan] of plans) {
+      if (this.#loops.has(key)) continue;
+      const { js, jsm } = this.#options.store;
+      this.#loops.set(key, { shape: plan.shape, loop: new PullLoop({ js, jsm, ...plan, log: this.#options.log }) });
     }
   }
 
-  #asyncLoop(fn: string, hosted: () => HostedFunction): PullLoop {
-    const policy = { ...DEFAULT_ASYNC_POLICY, ...hosted().record.async };
-    return new PullLoop({
-      js: this.#options.store.js,
-      jsm: this.#options.store.jsm,
+  #asyncPlan(fn: string): LoopPlan {
+    const hosted = () => this.#hosted.get(fn);
+    const retries = { ...DEFAULT_ASYNC_POLICY, ...hosted()?.record.async }.retries;
+    return {
       spec: {
         stream: STREAMS.async,
         name: CONSUMERS.async(fn),
         filterSubject: ASYNC_SUBJECTS.invoke(fn),
         ackWaitMs: this.#options.ackWaitMs,
-        maxDeliver: policy.retries + 1 + EXTRA_DELIVERIES,
+        maxDeliver: retries + 1 + EXTRA_DELIVERIES,
         maxAckPending: MAX_ACK_PENDING,
       },
-      capacity: () => hosted().capacity,
-      take: (msg: JsMsg) => this.#runner.run(msg, hosted()),
-      log: this.#options.log,
+      capacity: () => hosted()?.capacity ?? 0,
+      take: async (msg) => {
+        const target = hosted();
+        if (target) await this.#asyncRunner.run(msg, target);
+        else msg.nak(250); // unloaded since the pull: another node (or this one, later) takes it
+      },
+      shape: String(retries),
+    };
+  }
+
+  /** A trigger's loop on one stream: batches of its settings, at most its concurrency in flight. */
+  #triggerPlan(trigger: TriggerRecord, stream: string, filterSubject: string): LoopPlan {
+    const current = () => this.#triggers.get(trigger.id);
+    const batcher = new Batcher(trigger.batchSize, trigger.batchWaitMs, this.#options.ackWaitMs, async (batch) => {
+      const latest = current();
+      const target = latest && this.#hosted.get(latest.function);
+      if (latest && target) await this.#triggerRunner.runBatch(batch, latest, target);
+      else for (const msg of batch) msg.nak(250);
     });
+    return {
+      spec: triggerConsumerSpec(trigger, stream, filterSubject, this.#options.ackWaitMs),
+      // Batches in flight here: the trigger's concurrency, or what the pool can run if that is less.
+      capacity: () =>
+        Math.min(trigger.maxConcurrency, this.#hosted.get(trigger.function)?.capacity ?? 0) * trigger.batchSize,
+      take: (msg) => batcher.add(msg),
+      shape: JSON.stringify([
+        trigger.function,
+        trigger.source,
+        trigger.batchSize,
+        trigger.batchWaitMs,
+        trigger.maxConcurrency,
+        trigger.retries,
+      ]),
+    };
   }
 
   /** The executor is gone: invocations in flight there fail now (and are retried), not at their timeout. */

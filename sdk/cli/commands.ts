@@ -32,12 +32,15 @@ function positional(positionals: string[], what: string): string {
   return value;
 }
 
-function optionalInt(value: string | undefined, flag: string, min = 1): number | undefined {
-  if (value === undefined) return undefined;
+function intFlag(value: string, flag: string, min = 1): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min)
     throw new UsageError(`${flag} must be an integer of at least ${min}, got ${JSON.stringify(value)}`);
   return n;
+}
+
+function optionalInt(value: string | undefined, flag: string, min = 1): number | undefined {
+  return value === undefined ? undefined : intFlag(value, flag, min);
 }
 
 function parseEnvPairs(pairs: string[]): Record<string, string> {
@@ -52,7 +55,7 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 
 const deploy: Command = {
   usage:
-    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--min-instances <n>] [--max-instances <n>] [--max-body <bytes>] [--env K=V]... [--json]",
+    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--min-instances <n>] [--max-instances <n>] [--max-body <bytes>] [--retries <n>] [--max-event-age <s>] [--env K=V]... [--json]",
   summary: "Bundle a function with esbuild and deploy it",
   async run(args, out) {
     const { values, positionals } = parse(args, {
@@ -64,10 +67,15 @@ const deploy: Command = {
       "min-instances": { type: "string" },
       "max-instances": { type: "string" },
       "max-body": { type: "string" },
+      retries: { type: "string" },
+      "max-event-age": { type: "string" },
       env: { type: "string", multiple: true },
     });
     const entry = positional(positionals, "<entry> file");
     if (!values.name) throw new UsageError("missing --name <fn>");
+    // Bounds are the gateway's to check (ASYNC_POLICY_BOUNDS); its message names the field.
+    const retries = optionalInt(values.retries, "--retries", 0);
+    const maxEventAgeS = optionalInt(values["max-event-age"], "--max-event-age");
     const bundle = await buildBundle(entry);
     const info = await client().deploy(values.name, {
       code: bundle.code,
@@ -80,6 +88,7 @@ const deploy: Command = {
       maxBodyBytes: optionalInt(values["max-body"], "--max-body"),
       minInstances: optionalInt(values["min-instances"], "--min-instances", 0),
       maxInstances: optionalInt(values["max-instances"], "--max-instances"),
+      ...(retries !== undefined || maxEventAgeS !== undefined ? { async: { retries, maxEventAgeS } } : {}),
     });
     out.result(info);
     out.info(`✔ Deployed ${info.name} (${(info.bundleBytes / 1024).toFixed(1)} KB, ${info.digest.slice(0, 12)})`);
@@ -90,8 +99,8 @@ const deploy: Command = {
 
 const invoke: Command = {
   usage:
-    "hearth invoke <fn> [--data <body> | --data-file <path>] [--method <M>] [--path </p?q>] [--header K:V]... [--json]",
-  summary: "Call a function over HTTP and print its response body",
+    "hearth invoke <fn> [--data <body> | --data-file <path>] [--method <M>] [--path </p?q>] [--header K:V]... [--async [--idempotency-key <key>] [--callback <url>]] [--json]",
+  summary: "Call a function over HTTP and print its response body (with --async: queue it and print its id)",
   async run(args, out) {
     const { values, positionals } = parse(args, {
       data: { type: "string" },
@@ -99,6 +108,9 @@ const invoke: Command = {
       method: { type: "string" },
       path: { type: "string" },
       header: { type: "string", multiple: true },
+      async: { type: "boolean" },
+      "idempotency-key": { type: "string" },
+      callback: { type: "string" },
     });
     const name = positional(positionals, "<fn>");
     const body = values["data-file"] ? readFileSync(values["data-file"]) : values.data;
@@ -108,10 +120,147 @@ const invoke: Command = {
       if (colon <= 0) throw new UsageError(`--header expects Name:Value, got ${JSON.stringify(h)}`);
       headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
     }
-    const res = await client().invoke(name, { body, method: values.method, path: values.path, headers });
+    const request = { body, method: values.method, path: values.path, headers };
+    if (values.async) {
+      const accepted = await client().invokeAsync(name, {
+        ...request,
+        idempotencyKey: values["idempotency-key"],
+        callbackUrl: values.callback,
+      });
+      out.result(accepted);
+      out.info(accepted.id); // alone on its line: `id=$(hearth invoke f --async)`
+      return 0;
+    }
+    if (values["idempotency-key"] !== undefined || values.callback !== undefined) {
+      throw new UsageError("--idempotency-key and --callback apply to --async invocations only");
+    }
+    const res = await client().invoke(name, request);
     if (out.json) out.result({ status: res.status, headers: res.headers, body: res.text() });
     else out.raw(res.body);
     return res.status >= 400 ? 1 : 0;
+  },
+};
+
+const invocation: Command = {
+  usage: "hearth invocation <id> [--json]",
+  summary: "Show an async invocation: its state, attempts, timestamps and, once finished, its response",
+  async run(args, out) {
+    const { positionals } = parse(args, {});
+    const inv = await client().invocation(positional(positionals, "<id>"));
+    out.result(inv);
+    if (out.json) return 0;
+    const line = (label: string, value: string | undefined) => {
+      if (value !== undefined) out.info(`  ${label.padEnd(10)} ${value}`);
+    };
+    out.info(`${inv.id}  ${inv.function}  ${inv.state}  (${inv.attempts} attempt${inv.attempts === 1 ? "" : "s"})`);
+    line("accepted", inv.acceptedAt);
+    line("started", inv.startedAt);
+    line("finished", inv.finishedAt);
+    line("retry at", inv.retryAt);
+    line("error", inv.error && `${inv.error.code}: ${inv.error.message}`);
+    if (inv.deadLettered) line("dead", `in the dead-letter queue; \`hearth dlq replay ${inv.function}\` runs it again`);
+    if (inv.callback) {
+      const { url, state, attempts, lastError } = inv.callback;
+      line("callback", `${url} ${state} after ${attempts} attempt(s)${lastError ? `: ${lastError}` : ""}`);
+    }
+    const response = inv.response;
+    if (!response) return 0;
+    line(
+      "response",
+      `HTTP ${response.status}, ${response.bodyBytes} bytes${"bodyExpired" in response ? " (body expired)" : ""}`,
+    );
+    for (const [name, value] of response.headers) out.info(`    ${name}: ${value}`);
+    if ("body" in response) out.raw(Buffer.from(response.body, "base64"));
+    return 0;
+  },
+};
+
+const dlq: Command = {
+  usage: "hearth dlq ls [<fn>] [--limit <n>] [--after <seq>] [--json] | hearth dlq replay <fn> [--seq <n>]... [--json]",
+  summary: "List dead letters (async invocations and events that failed for good), or put them back in line",
+  async run(args, out) {
+    const { values, positionals } = parse(args, {
+      limit: { type: "string" },
+      after: { type: "string" },
+      seq: { type: "string", multiple: true },
+    });
+    const [subcommand, fn] = positionals;
+    if (subcommand === "ls") {
+      if (values.seq) throw new UsageError("--seq is for `hearth dlq replay`");
+      const page = await client().deadLetters(fn, {
+        limit: optionalInt(values.limit, "--limit"),
+        after: optionalInt(values.after, "--after", 0),
+      });
+      out.result(page);
+      if (page.deadLetters.length === 0) out.info(`No dead letters${fn ? ` for ${fn}` : ""}.`);
+      for (const d of page.deadLetters) {
+        const what = d.id ?? (d.trigger ? `trigger ${d.trigger}` : "");
+        out.info(
+          `${String(d.seq).padStart(7)}  ${d.time}  ${d.function.padEnd(20)} ${what.padEnd(22)} ${d.attempts} attempt(s)  ${d.error.code}: ${d.error.message}`,
+        );
+      }
+      if (page.next !== undefined) out.info(`More: hearth dlq ls ${fn ? `${fn} ` : ""}--after ${page.next}`);
+      return 0;
+    }
+    if (subcommand === "replay") {
+      if (values.limit || values.after) throw new UsageError("--limit and --after are for `hearth dlq ls`");
+      const name = positional(positionals.slice(1), "<fn>");
+      const seqs = values.seq?.map((seq) => intFlag(seq, "--seq"));
+      const replayed = await client().replayDeadLetters(name, seqs);
+      out.result({ replayed });
+      out.info(`✔ Replayed ${replayed} dead letter${replayed === 1 ? "" : "s"} of ${name}`);
+      return 0;
+    }
+    throw new UsageError("the dlq subcommands are `ls [<fn>]` and `replay <fn>`");
+  },
+};
+
+const triggers: Command = {
+  usage:
+    'hearth triggers add <fn> (--source <url> | --cron "<expr>") [--batch-size <1-100>] [--batch-wait <ms>] [--max-concurrency <n>] [--retries <n>] [--json] | hearth triggers ls [<fn>] [--json] | hearth triggers rm <id> [--json]',
+  summary: "Run a function on events: nats://, jetstream://, amqp://, mqtt:// sources, or a cron schedule (UTC)",
+  async run(args, out) {
+    const { values, positionals } = parse(args, {
+      source: { type: "string" },
+      cron: { type: "string" },
+      "batch-size": { type: "string" },
+      "batch-wait": { type: "string" },
+      "max-concurrency": { type: "string" },
+      retries: { type: "string" },
+    });
+    const [subcommand, arg] = positionals;
+    if (subcommand === "add") {
+      const fn = positional(positionals.slice(1), "<fn>");
+      if ((values.source === undefined) === (values.cron === undefined))
+        throw new UsageError('give exactly one of --source <url> and --cron "<expr>"');
+      const trigger = await client().addTrigger(fn, {
+        source: values.source,
+        cron: values.cron,
+        batchSize: optionalInt(values["batch-size"], "--batch-size"),
+        batchWaitMs: optionalInt(values["batch-wait"], "--batch-wait", 0),
+        maxConcurrency: optionalInt(values["max-concurrency"], "--max-concurrency"),
+        retries: optionalInt(values.retries, "--retries", 0),
+      });
+      out.result(trigger);
+      out.info(`✔ Trigger ${trigger.id}: ${trigger.source} → ${trigger.function}`);
+      return 0;
+    }
+    if (subcommand === "ls") {
+      const list = await client().triggers(arg);
+      out.result({ triggers: list });
+      if (list.length === 0) out.info(`No triggers${arg ? ` for ${arg}` : ""}.`);
+      for (const t of list)
+        out.info(`${t.id}  ${t.function.padEnd(20)} ${t.source}  batch ${t.batchSize}, ${t.retries} retries`);
+      return 0;
+    }
+    if (subcommand === "rm") {
+      const id = positional(positionals.slice(1), "<id>");
+      await client().removeTrigger(id);
+      out.result({ deleted: id });
+      out.info(`✔ Removed trigger ${id}`);
+      return 0;
+    }
+    throw new UsageError("the triggers subcommands are `add <fn>`, `ls [<fn>]` and `rm <id>`");
   },
 };
 
@@ -241,6 +390,9 @@ function serverCommand(role: "gateway" | "scheduler" | "worker", summary: string
 export const COMMANDS: Readonly<Record<string, Command>> = {
   deploy,
   invoke,
+  invocation,
+  dlq,
+  triggers,
   ls,
   rm,
   status,

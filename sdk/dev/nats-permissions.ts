@@ -95,9 +95,6 @@ function objWrite(bucket: string): string[] {
  * ordered consumer (hence CONSUMER.MSG.NEXT), replayed to the async or trigger stream, then deleted.
  */
 function asyncGateway(): string[] {
-  const kvInvocations = `KV_${ASYNC_BUCKETS.invocations}`;
-  const kvIdempotency = `KV_${ASYNC_BUCKETS.idempotency}`;
-  const objResults = `OBJ_${ASYNC_BUCKETS.results}`;
   return [
     ...[STREAMS.async, STREAMS.triggers, STREAMS.deadLetters].flatMap((stream) => [
       `$JS.API.STREAM.INFO.${stream}`,
@@ -108,17 +105,21 @@ function asyncGateway(): string[] {
     ...streamRead(STREAMS.deadLetters),
     `$JS.API.CONSUMER.MSG.NEXT.${STREAMS.deadLetters}.>`,
     `$JS.API.STREAM.MSG.DELETE.${STREAMS.deadLetters}`,
-    ...streamRead(kvInvocations),
+    ...streamRead(KV_INVOCATIONS),
     ...kvWrite(ASYNC_BUCKETS.invocations),
-    ...streamRead(kvIdempotency),
+    ...streamRead(KV_IDEMPOTENCY),
     ...kvWrite(ASYNC_BUCKETS.idempotency),
-    ...streamRead(objResults),
-    `$JS.API.STREAM.CREATE.${objResults}`,
+    ...streamRead(OBJ_RESULTS),
+    `$JS.API.STREAM.CREATE.${OBJ_RESULTS}`,
     // Triggers: their records; a jetstream:// source's stream is checked, a removed trigger's consumer deleted.
     ...streamRead(KV_TRIGGERS),
     ...kvWrite(ASYNC_BUCKETS.triggers),
     "$JS.API.STREAM.INFO.*",
+    "$JS.API.CONSUMER.CREATE.*.>",
+    "$JS.API.CONSUMER.DURABLE.CREATE.*.*",
+    "$JS.API.CONSUMER.INFO.*.*",
     "$JS.API.CONSUMER.DELETE.*.*",
+    `$JS.API.STREAM.PURGE.${STREAMS.triggers}`,
   ];
 }
 
