@@ -1,10 +1,7 @@
-import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   codeOf,
-  decodeInvocation,
   type ErrorCode,
-  encodeErrorReply,
-  encodeResponseHeaders,
   type FunctionLoad,
   type FunctionRecord,
   HearthError,
@@ -16,17 +13,18 @@ import {
   SingleFlight,
   SUBJECTS,
   silentLogger,
-  WriteCoalescer,
 } from "../../protocol/index.ts";
 import type { Bootstrap } from "../isolate/bootstrap-source.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
 import { CpuWatchdog } from "../isolate/cpu-watchdog.ts";
-import type { FunctionCode, IsolateDeps } from "../isolate/function-isolate.ts";
+import type { FunctionCode, InvokeOutcome, IsolateDeps } from "../isolate/function-isolate.ts";
 import type { ConsoleEntry, ShellDeps } from "../isolate/isolate-shell.ts";
 import { StemCells } from "../isolate/stem-cells.ts";
 import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import { BundleCache, BundleIntegrityError, type BundleSource } from "./bundle-cache.ts";
+import { CoreTransport } from "./core-transport.ts";
+import type { FunctionHost, Invocation } from "./function-host.ts";
 import { FunctionPool } from "./function-pool.ts";
 import { MemoryGuard } from "./memory-guard.ts";
 
@@ -86,14 +84,14 @@ const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
 
 interface LoadedFunction {
   readonly pool: FunctionPool;
-  readonly subscription: Subscription;
 }
 
 /**
- * Hosts function isolates in this process and serves their invocations straight from NATS: the
- * warm path is NATS → executor → isolate → reply, with no hop through the worker supervisor.
+ * Hosts function isolates in this process (the {@link FunctionHost}) and serves their invocations
+ * straight from NATS through its core transport: the warm path is NATS → executor → isolate →
+ * reply, with no hop through the worker supervisor.
  */
-export class Executor {
+export class Executor implements FunctionHost {
   readonly id: string;
   readonly #nc: NatsConnection;
   readonly #fetchRecord: (name: string, version: string) => Promise<FunctionRecord | null>;
@@ -111,7 +109,7 @@ export class Executor {
   readonly #bundles: BundleCache;
   #refusedBundles = 0;
   readonly #stemCells: StemCells | null;
-  readonly #writes = new WriteCoalescer();
+  readonly #transport: CoreTransport;
   #inFlight = 0;
   #idle: PromiseWithResolvers<void> | null = null;
   readonly #idleMs: number;
@@ -182,6 +180,13 @@ export class Executor {
       },
     };
     this.#onRetire = options.onRetire ?? (() => {});
+    this.#transport = new CoreTransport({
+      nc: this.#nc,
+      executorId: this.id,
+      host: this,
+      log: this.#log,
+      maxBodyBytes: this.#maxBodyBytes,
+    });
     this.#memory = new MemoryGuard({
       hostedLimitMb: () => this.#hostedLimitMb(),
       onOver: (rssMb, boundMb) =>
@@ -297,23 +302,16 @@ export class Executor {
     const t2 = performance.now();
     await pool.warm();
     const t3 = performance.now();
-    const subscription = this.#nc.subscribe(SUBJECTS.invoke(this.id, name), {
-      callback: (err, msg) => {
-        if (!err) void this.#handle(pool, msg);
-      },
-    });
     const latest = this.#records.get(name);
     if (!latest) {
       // Removed while we were loading it: do not bring it back.
-      subscription.unsubscribe();
       pool.dispose();
       throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} was removed`);
     }
-    this.#loaded.set(name, { pool, subscription });
+    this.#loaded.set(name, { pool });
     // Redeployed while we were loading it: serve the new version from the first request.
     if (latest.version !== record.version) pool.replace(await this.#functionCode(latest));
-    // The gateway retries as soon as we answer: the subscription must be known to the server first.
-    await this.#nc.flush();
+    await this.#transport.attach(name);
     const ms = (a: number, b: number) => Number((b - a).toFixed(2));
     this.#log.info(
       {
@@ -334,10 +332,7 @@ export class Executor {
     if (!loaded) return Promise.resolve();
     this.#loaded.delete(name);
     this.#records.delete(name); // no longer hosted here: keep no env of it
-    // drain, not unsubscribe: nats.js drops messages that arrive for an unsubscribed subscription, so
-    // a request routed here as the pool went away waited out its timeout (504 after 32 s, though it
-    // never ran). Drained, it reaches the closing pool and is refused at once; the gateway retries it.
-    void loaded.subscription.drain().catch(() => {});
+    void this.#transport.detach(name);
     const closed = loaded.pool.close();
     this.#log.info({ fn: name, reason }, "function unloaded");
     this.#reporter.changed();
@@ -414,38 +409,37 @@ export class Executor {
     });
   }
 
-  async #handle(pool: FunctionPool, msg: Msg): Promise<void> {
-    let invocationId: string | undefined;
+  /**
+   * Runs one invocation of a hosted function (the FunctionHost seam every transport calls): catches
+   * a stale pool up to the version asked for, checks the response against the function's body limit,
+   * and logs what failed — a function's own error with its stack, a limit with its running count.
+   */
+  async invoke(fn: string, inv: Invocation): Promise<InvokeOutcome> {
+    const loaded = this.#loaded.get(fn);
+    if (!loaded) return { ok: false, code: "ERR_NO_CAPACITY", message: `${fn} is not loaded here; retry` };
+    const { pool } = loaded;
     this.#inFlight++;
     this.#reporter.changed();
     try {
-      const inv = decodeInvocation(msg);
-      invocationId = inv.id;
-      // The gateway names the version it expects; a stale pool catches up before serving.
-      if (inv.version !== pool.fn.version) await this.#refresh(pool.fn.name, inv.version);
-      const outcome = await pool.invoke(inv.id, inv.requestJson, msg.data.byteLength > 0 ? msg.data : null);
+      // The sender names the version it expects; a stale pool catches up before serving.
+      if (inv.version !== pool.fn.version) await this.#refresh(fn, inv.version);
+      const outcome = await pool.invoke(inv.id, inv.requestJson, inv.body);
       if (outcome.ok) {
-        const limit = Math.min(this.#maxResponseBytes(), pool.fn.maxBodyBytes);
-        if (outcome.body.byteLength > limit) {
-          this.#replyError(msg, "ERR_PAYLOAD_TOO_LARGE", `Response body is over the ${limit} byte limit`, inv.id);
-          return;
-        }
-        const headers = encodeResponseHeaders(outcome.head);
-        this.#respond(msg, outcome.body, headers, inv.id);
-        return;
+        const limit = Math.min(this.#maxBodyBytes, pool.fn.maxBodyBytes);
+        if (outcome.body.byteLength <= limit) return outcome;
+        return { ok: false, code: "ERR_PAYLOAD_TOO_LARGE", message: `Response body is over the ${limit} byte limit` };
       }
-      const log = this.#log.child({ fn: pool.fn.name, invocationId: inv.id });
+      const log = this.#log.child({ fn, invocationId: inv.id });
       if (outcome.code === "ERR_FUNCTION_THREW") {
         log.error({ err: { message: outcome.message, ...outcome.detail } }, "function threw");
-        this.#replyError(msg, outcome.code, "The function threw an exception; see the logs for this error id", inv.id);
       } else {
-        const count = this.#countLimit(pool.fn.name, outcome.code);
+        const count = this.#countLimit(fn, outcome.code);
         log.warn({ code: outcome.code, reason: outcome.message, count }, "invocation failed");
-        this.#replyError(msg, outcome.code, outcome.message, inv.id);
       }
+      return outcome;
     } catch (err) {
-      this.#log.error({ err, fn: pool.fn.name, invocationId }, "invocation handling failed");
-      this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err), invocationId);
+      this.#log.error({ err, fn, invocationId: inv.id }, "invocation handling failed");
+      return { ok: false, code: codeOf(err), message: err instanceof Error ? err.message : String(err) };
     } finally {
       if (--this.#inFlight === 0) this.#idle?.resolve();
       this.#reporter.changed();
@@ -465,37 +459,6 @@ export class Executor {
     return Object.fromEntries(this.#limitCounts);
   }
 
-  #maxResponseBytes(): number {
-    const natsMax = (this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY) - LIMITS.natsHeaderHeadroomBytes;
-    return Math.min(this.#maxBodyBytes, natsMax);
-  }
-
-  #replyError(msg: Msg, code: ErrorCode, message: string, errorId?: string): void {
-    const [headers, payload] = encodeErrorReply(code, message, errorId);
-    this.#respond(msg, payload, headers);
-  }
-
-  /** Replies at the end of this event-loop turn; a reply NATS refuses becomes a small error reply. */
-  #respond(msg: Msg, body: Uint8Array, headers: MsgHdrs, invocationId?: string): void {
-    this.#writes.defer(() => {
-      try {
-        msg.respond(body, { headers });
-      } catch (err) {
-        this.#log.error({ err, invocationId }, "reply refused by NATS");
-        const [errorHeaders, payload] = encodeErrorReply(
-          "ERR_INVALID_RESPONSE",
-          "The response could not be sent",
-          invocationId,
-        );
-        try {
-          msg.respond(payload, { headers: errorHeaders });
-        } catch {
-          // The connection itself is gone; the gateway's backstop answers the caller.
-        }
-      }
-    });
-  }
-
   /** Lines arrive batched and capped per invocation by the isolate (bootstrap/console.ts). */
   #onConsole(fn: string, lines: readonly ConsoleEntry[]): void {
     for (const { level, message, invocationId } of lines) {
@@ -511,7 +474,7 @@ export class Executor {
     this.#reporter.stop();
     this.#memory.stop();
     if (this.#sweep) clearInterval(this.#sweep);
-    await Promise.all([...this.#loaded.values()].map((l) => l.subscription.drain()));
+    await this.#transport.close();
     if (this.#inFlight > 0) {
       this.#idle = Promise.withResolvers<void>();
       let timer: NodeJS.Timeout | undefined;

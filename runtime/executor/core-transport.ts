@@ -1,0 +1,129 @@
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  codeOf,
+  decodeInvocation,
+  type ErrorCode,
+  encodeErrorReply,
+  encodeResponseHeaders,
+  LIMITS,
+  type Logger,
+  SUBJECTS,
+  WriteCoalescer,
+} from "../../protocol/index.ts";
+import type { FunctionHost } from "./function-host.ts";
+
+/**
+ * Core NATS request/reply into a function host: one subscription per hosted function on this
+ * executor's own subject (`hearth.x.<node>.<pid>.<fn>`), metadata in headers, the body as the raw
+ * payload, the reply likewise. The warm HTTP path, and the way queue consumers reach functions.
+ */
+export class CoreTransport {
+  readonly #nc: NatsConnection;
+  readonly #executorId: string;
+  readonly #host: FunctionHost;
+  readonly #log: Logger;
+  readonly #maxBodyBytes: number;
+  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #writes = new WriteCoalescer();
+
+  constructor(options: {
+    nc: NatsConnection;
+    executorId: string;
+    host: FunctionHost;
+    log: Logger;
+    maxBodyBytes: number;
+  }) {
+    this.#nc = options.nc;
+    this.#executorId = options.executorId;
+    this.#host = options.host;
+    this.#log = options.log;
+    this.#maxBodyBytes = options.maxBodyBytes;
+  }
+
+  /** Starts taking invocations of `fn`; resolves once the server knows the subscription (the gateway retries as soon as a load answers). */
+  async attach(fn: string): Promise<void> {
+    const subscription = this.#nc.subscribe(SUBJECTS.invoke(this.#executorId, fn), {
+      callback: (err, msg) => {
+        if (!err) void this.#handle(fn, msg);
+      },
+    });
+    this.#subscriptions.set(fn, subscription);
+    await this.#nc.flush();
+  }
+
+  /**
+   * Stops taking invocations of `fn`. Drain, not unsubscribe: nats.js drops messages that arrive for
+   * an unsubscribed subscription, so a request routed here as the pool went away waited out its
+   * timeout (504 after 32 s, though it never ran). Drained, it reaches the closing pool and is
+   * refused at once; the gateway retries it.
+   */
+  detach(fn: string): Promise<void> {
+    const subscription = this.#subscriptions.get(fn);
+    this.#subscriptions.delete(fn);
+    return subscription ? subscription.drain().catch(() => {}) : Promise.resolve();
+  }
+
+  /** Detaches everything. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#subscriptions.keys()].map((fn) => this.detach(fn)));
+  }
+
+  async #handle(fn: string, msg: Msg): Promise<void> {
+    let invocationId: string | undefined;
+    try {
+      const inv = decodeInvocation(msg);
+      invocationId = inv.id;
+      const outcome = await this.#host.invoke(fn, { ...inv, body: msg.data.byteLength > 0 ? msg.data : null });
+      if (!outcome.ok) {
+        // A function's own error stays in the logs (the host logged it); the caller gets the error id.
+        const message =
+          outcome.code === "ERR_FUNCTION_THREW"
+            ? "The function threw an exception; see the logs for this error id"
+            : outcome.message;
+        this.#replyError(msg, outcome.code, message, inv.id);
+        return;
+      }
+      const limit = this.#maxReplyBytes();
+      if (outcome.body.byteLength > limit) {
+        this.#replyError(msg, "ERR_PAYLOAD_TOO_LARGE", `Response body is over the ${limit} byte limit`, inv.id);
+        return;
+      }
+      this.#respond(msg, outcome.body, encodeResponseHeaders(outcome.head), inv.id);
+    } catch (err) {
+      this.#log.error({ err, fn, invocationId }, "invocation handling failed");
+      this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err), invocationId);
+    }
+  }
+
+  /** A reply must fit in one NATS message with its headers. */
+  #maxReplyBytes(): number {
+    const natsMax = (this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY) - LIMITS.natsHeaderHeadroomBytes;
+    return Math.min(this.#maxBodyBytes, natsMax);
+  }
+
+  #replyError(msg: Msg, code: ErrorCode, message: string, errorId?: string): void {
+    const [headers, payload] = encodeErrorReply(code, message, errorId);
+    this.#respond(msg, payload, headers);
+  }
+
+  /** Replies at the end of this event-loop turn; a reply NATS refuses becomes a small error reply. */
+  #respond(msg: Msg, body: Uint8Array, headers: MsgHdrs, invocationId?: string): void {
+    this.#writes.defer(() => {
+      try {
+        msg.respond(body, { headers });
+      } catch (err) {
+        this.#log.error({ err, invocationId }, "reply refused by NATS");
+        const [errorHeaders, payload] = encodeErrorReply(
+          "ERR_INVALID_RESPONSE",
+          "The response could not be sent",
+          invocationId,
+        );
+        try {
+          msg.respond(payload, { headers: errorHeaders });
+        } catch {
+          // The connection itself is gone; the gateway's backstop answers the caller.
+        }
+      }
+    });
+  }
+}
