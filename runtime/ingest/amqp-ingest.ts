@@ -73,17 +73,21 @@ export class AmqpIngester implements Ingester {
     if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65_535) {
       throw new HearthError("ERR_BAD_REQUEST", `prefetch must be an integer from 1 to 65535, got ${prefetch}`);
     }
-    this.#options = {
-      publishTimeoutMs: DEFAULT_PUBLISH_TIMEOUT_MS,
-      nackDelayMs: DEFAULT_NACK_DELAY_MS,
-      ...options,
+    this.#options = Object.freeze({
+      triggerId: options.triggerId,
+      js: options.js,
+      url: options.url,
+      queue: options.queue,
       prefetch,
-    };
+      publishTimeoutMs: options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+      nackDelayMs: options.nackDelayMs ?? DEFAULT_NACK_DELAY_MS,
+    });
     this.#where = `${maskPassword(options.url)} queue ${JSON.stringify(options.queue)}`;
     this.#log = (options.log ?? silentLogger()).child({ trigger: options.triggerId, source: "amqp" });
   }
 
   start(): Promise<void> {
+    if (this.#stopped) return Promise.reject(new Error("AmqpIngester: start() after stop()"));
     this.#started ??= this.#open();
     return this.#started;
   }
