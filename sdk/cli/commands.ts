@@ -170,7 +170,11 @@ const invocation: Command = {
       `HTTP ${response.status}, ${response.bodyBytes} bytes${"bodyExpired" in response ? " (body expired)" : ""}`,
     );
     for (const [name, value] of response.headers) out.info(`    ${name}: ${value}`);
-    if ("body" in response) out.raw(Buffer.from(response.body, "base64"));
+    if ("body" in response) {
+      const body = Buffer.from(response.body, "base64");
+      out.raw(body);
+      if (body.byteLength > 0 && body[body.byteLength - 1] !== 0x0a) out.info(""); // end the line for the shell
+    }
     return 0;
   },
 };
