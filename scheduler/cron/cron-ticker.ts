@@ -4,8 +4,6 @@
  * the stream's dedupe window (DUPLICATE_WINDOW_MS, 2 min) stores it once. So a tick is lost only
  * when no publisher at all runs at that time, and no election is needed.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { ASYNC_HEADERS, ASYNC_SUBJECTS, retryDelayMs } from "../../protocol/async.ts";
 import { DUPLICATE_WINDOW_MS } from "../../protocol/async-streams.ts";
 import { type Logger, silentLogger } from "../../protocol/logger.ts";
@@ -238,19 +236,6 @@ export class CronTicker {
       }
     }
   }
-}
-
-/**
- * A CronPublish into JetStream. The message is empty: the trigger and scheduled time travel in its
- * headers. `timeoutMs` bounds the wait for the stream's ack (default 5 s).
- */
-export function publishToJetStream(js: JetStreamClient, timeoutMs = 5_000): CronPublish {
-  return async (subject, pairs, msgID) => {
-    const headers = natsHeaders();
-    for (const [name, value] of Object.entries(pairs)) headers.set(name, value);
-    const ack = await js.publish(subject, undefined, { msgID, headers, timeout: timeoutMs });
-    return { duplicate: ack.duplicate };
-  };
 }
 
 /** Resolves true after `ms`, false as soon as `signal` aborts. The global timer, so fake timers drive it. */
