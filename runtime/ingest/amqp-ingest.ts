@@ -10,11 +10,9 @@ import { HearthError, type Logger, silentLogger } from "../../protocol/index.ts"
 import {
   backoffMs,
   DEFAULT_PUBLISH_TIMEOUT_MS,
-  type IngestCounters,
-  type Ingester,
+  IngesterBase,
   type IngesterOptions,
   isPermanentPublishError,
-  newCounters,
   publishToTrigger,
   validateTriggerId,
 } from "./ingest.ts";
@@ -52,15 +50,12 @@ interface Session {
  * await using ingester = new AmqpIngester({ triggerId, js, url, queue: "orders" });
  * await ingester.start(); // throws ERR_BAD_REQUEST when the queue does not exist
  */
-export class AmqpIngester implements Ingester {
-  readonly counters: IngestCounters = newCounters();
+export class AmqpIngester extends IngesterBase {
   readonly #options: Required<Omit<AmqpIngesterOptions, "log">>;
   readonly #log: Logger;
   /** Where logs and errors may show the URL: password masked. */
   readonly #where: string;
   #session: Session | null = null;
-  #started: Promise<void> | null = null;
-  #stopped: Promise<void> | null = null;
   #reconnectAttempt = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
   readonly #inFlight = new Set<Promise<void>>();
@@ -68,6 +63,7 @@ export class AmqpIngester implements Ingester {
   readonly #stopping = new AbortController();
 
   constructor(options: AmqpIngesterOptions) {
+    super();
     validateTriggerId(options.triggerId);
     const prefetch = options.prefetch ?? DEFAULT_AMQP_PREFETCH;
     if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65_535) {
@@ -86,23 +82,8 @@ export class AmqpIngester implements Ingester {
     this.#log = (options.log ?? silentLogger()).child({ trigger: options.triggerId, source: "amqp" });
   }
 
-  start(): Promise<void> {
-    if (this.#stopped) return Promise.reject(new Error("AmqpIngester: start() after stop()"));
-    this.#started ??= this.#open();
-    return this.#started;
-  }
-
-  stop(): Promise<void> {
-    this.#stopped ??= this.#shutdown();
-    return this.#stopped;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
-  }
-
   /** Opens a session; throws clear errors for the first one, the reconnect loop retries later ones. */
-  async #open(): Promise<void> {
+  protected async open(): Promise<void> {
     const { url, queue, prefetch, triggerId } = this.#options;
     let model: ChannelModel;
     try {
@@ -130,7 +111,7 @@ export class AmqpIngester implements Ingester {
       );
       session.consumerTag = consumerTag;
       if (session.lost) throw new Error("the connection closed while starting to consume");
-      if (this.#stopped) throw new Error("stopped");
+      if (this.stopping) throw new Error("stopped");
     } catch (err) {
       session.lost = true;
       await model.close().catch(() => {});
@@ -179,7 +160,7 @@ export class AmqpIngester implements Ingester {
     session.model.close().catch(() => {});
     if (this.#session !== session) return;
     this.#session = null;
-    if (this.#stopped) return;
+    if (this.stopping) return;
     this.#log.warn({ why }, "RabbitMQ session lost, reconnecting");
     this.#scheduleReconnect();
   }
@@ -187,15 +168,15 @@ export class AmqpIngester implements Ingester {
   #scheduleReconnect(): void {
     const delayMs = backoffMs(++this.#reconnectAttempt);
     this.#reconnectTimer = setTimeout(() => {
-      this.#open().catch((err: unknown) => {
-        if (this.#stopped) return;
+      this.open().catch((err: unknown) => {
+        if (this.stopping) return;
         this.#log.error({ err, attempt: this.#reconnectAttempt }, "RabbitMQ reconnect failed");
         this.#scheduleReconnect();
       });
     }, delayMs);
   }
 
-  async #shutdown(): Promise<void> {
+  protected async shutdown(): Promise<void> {
     clearTimeout(this.#reconnectTimer);
     const session = this.#session;
     this.#session = null;
@@ -207,7 +188,7 @@ export class AmqpIngester implements Ingester {
       session.lost = true;
       await session.model.close().catch(() => {});
     }
-    await this.#started?.catch(() => {});
+    await this.started?.catch(() => {});
   }
 }
 

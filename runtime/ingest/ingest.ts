@@ -67,6 +67,44 @@ export function validateTriggerId(triggerId: string): string {
   return triggerId;
 }
 
+/**
+ * The lifecycle every ingester shares: start() opens once, stop() shuts down once, and a start after
+ * a stop is refused. Subclasses open and shut down; `stopping` tells their loops to give up.
+ */
+export abstract class IngesterBase implements Ingester {
+  readonly counters: IngestCounters = newCounters();
+  #started: Promise<void> | null = null;
+  #stopped: Promise<void> | null = null;
+
+  protected abstract open(): Promise<void>;
+  protected abstract shutdown(): Promise<void>;
+
+  /** True once stop() was called. */
+  protected get stopping(): boolean {
+    return this.#stopped !== null;
+  }
+
+  /** The start under way or done (null before start()), for a shutdown to wait on. */
+  protected get started(): Promise<void> | null {
+    return this.#started;
+  }
+
+  start(): Promise<void> {
+    if (this.#stopped) return Promise.reject(new Error(`${this.constructor.name}: start() after stop()`));
+    this.#started ??= this.open();
+    return this.#started;
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.shutdown();
+    return this.#stopped;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
 export function newCounters(): IngestCounters {
   return { ingested: 0, duplicates: 0, failures: 0, dropped: 0 };
 }

@@ -20,11 +20,9 @@ import { HearthError, type Logger, silentLogger } from "../../protocol/index.ts"
 import {
   backoffMs,
   DEFAULT_PUBLISH_TIMEOUT_MS,
-  type IngestCounters,
-  type Ingester,
+  IngesterBase,
   type IngesterOptions,
   isPermanentPublishError,
-  newCounters,
   publishToTrigger,
   validateTriggerId,
 } from "./ingest.ts";
@@ -67,15 +65,12 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * await using ingester = new MqttIngester({ triggerId, js, url: "mqtt://127.0.0.1:1883", topic: "sensors/#" });
  * await ingester.start();
  */
-export class MqttIngester implements Ingester {
-  readonly counters: IngestCounters = newCounters();
+export class MqttIngester extends IngesterBase {
   readonly #options: MqttIngesterOptions;
   readonly #log: Logger;
   readonly #where: string;
   readonly #filter: string;
   #client: MqttClient | null = null;
-  #started: Promise<void> | null = null;
-  #stopped: Promise<void> | null = null;
   /** Bumped on every connect and close: a PUBACK belongs to the connection its PUBLISH came on. */
   #generation = 0;
   /** The message being published (mqtt.js hands them over one at a time). */
@@ -85,6 +80,7 @@ export class MqttIngester implements Ingester {
   readonly #stopping = new AbortController();
 
   constructor(options: MqttIngesterOptions) {
+    super();
     validateTriggerId(options.triggerId);
     if (options.memberId !== undefined) validateTriggerId(options.memberId);
     this.#options = options;
@@ -93,22 +89,7 @@ export class MqttIngester implements Ingester {
     this.#log = (options.log ?? silentLogger()).child({ trigger: options.triggerId, source: "mqtt" });
   }
 
-  start(): Promise<void> {
-    if (this.#stopped) return Promise.reject(new Error("MqttIngester: start() after stop()"));
-    this.#started ??= this.#open();
-    return this.#started;
-  }
-
-  stop(): Promise<void> {
-    this.#stopped ??= this.#shutdown();
-    return this.#stopped;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
-  }
-
-  async #open(): Promise<void> {
+  protected async open(): Promise<void> {
     const { triggerId, memberId, protocolVersion = 5 } = this.#options;
     const client = connect(this.#options.url, {
       clientId: memberId ? `hearth-${triggerId}-${memberId}` : `hearth-${triggerId}`,
@@ -193,7 +174,7 @@ export class MqttIngester implements Ingester {
     // a random id, so a publish that timed out yet was stored is not stored again.
     const messageId = `mqtt-${randomUUID()}`;
     for (let attempt = 1; ; attempt++) {
-      if (this.#stopped || generation !== this.#generation) return false;
+      if (this.stopping || generation !== this.#generation) return false;
       try {
         await publishToTrigger(
           js,
@@ -215,11 +196,11 @@ export class MqttIngester implements Ingester {
     }
   }
 
-  async #shutdown(): Promise<void> {
+  protected async shutdown(): Promise<void> {
     this.#stopping.abort();
     // A publish in flight may still end in a PUBACK; anything not acked stays in the session.
     await this.#current;
-    await this.#started?.catch(() => {});
+    await this.started?.catch(() => {});
     await this.#client?.endAsync().catch(() => {});
   }
 }
