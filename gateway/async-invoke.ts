@@ -173,7 +173,7 @@ function idempotencyKeyOf(req: HttpRequest): string | undefined {
   return key;
 }
 
-/** X-Callback-Url: where the executor POSTs the result, under the function's egress policy. */
+/** X-Callback-Url: where the worker that ran the invocation POSTs its result, under the egress policy. */
 function callbackUrlOf(req: HttpRequest): string | undefined {
   const raw = headerValue(req, "x-callback-url");
   if (raw === undefined) return undefined;

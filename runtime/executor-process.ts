@@ -36,12 +36,18 @@ const SECRET_NAME =
 const WORKER_NATS_IDENTITY = new Set(["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS", "NATS_INBOX_PREFIX"]);
 /** `HEARTH_EXECUTOR_NATS_<X>` in the worker's environment becomes the executor's `NATS_<X>`. */
 const EXECUTOR_NATS_PREFIX = "HEARTH_EXECUTOR_NATS_";
+/**
+ * The identity the worker reads `nats://` trigger sources with (runtime/main.ts), user name and URL
+ * included: an executor has no use for any of it.
+ */
+const INGEST_NATS_PREFIX = "HEARTH_INGEST_NATS_";
 
 /**
  * The environment of an executor process, built in this one place from the worker's: an allow-list
  * of names ({@link INHERITED_NAMES}, `HEARTH_*`, `NATS_*`, `NODE_*`, `LC_*`) minus anything
- * secret-looking (HEARTH_TOKEN, HEARTH_SECRETS_*) and the worker's NATS credentials (NATS_USER,
- * NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY*, NATS_INBOX_PREFIX); then `HEARTH_EXECUTOR_NATS_<X>`
+ * secret-looking (HEARTH_TOKEN, HEARTH_SECRETS_*), the worker's NATS credentials (NATS_USER,
+ * NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY*, NATS_INBOX_PREFIX) and its ingest identity
+ * (HEARTH_INGEST_NATS_*); then `HEARTH_EXECUTOR_NATS_<X>`
  * mapped to `NATS_<X>` (the executors' own NATS identity, e.g. HEARTH_EXECUTOR_NATS_USER and
  * _PASSWORD, or _CREDS), and `NATS_URL` without any `user:password@`.
  *
@@ -55,7 +61,7 @@ export function buildExecutorEnv(
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(inherited)) {
-    if (value === undefined || name.startsWith(EXECUTOR_NATS_PREFIX)) continue;
+    if (value === undefined || name.startsWith(EXECUTOR_NATS_PREFIX) || name.startsWith(INGEST_NATS_PREFIX)) continue;
     if (!INHERITED_NAMES.has(name) && !INHERITED_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
     if (SECRET_NAME.test(name) || WORKER_NATS_IDENTITY.has(name)) continue;
     env[name] = value;

@@ -32,6 +32,12 @@ import { TriggerIngest } from "./queue/trigger-ingest.ts";
 
 export interface WorkerOptions {
   readonly nc: NatsConnection;
+  /**
+   * The connection `nats://` trigger sources are read on (HEARTH_INGEST_NATS_*: in `hearth dev`, the
+   * app identity, since the worker's own may not read applications' subjects). Default `nc`. The
+   * events are still published into Hearth's triggers stream on `nc`. Not closed by the worker.
+   */
+  readonly ingestNc?: NatsConnection;
   /** Executors open their own NATS connection to serve invocations directly. */
   readonly natsUrl: string;
   readonly id?: string;
@@ -139,7 +145,13 @@ export class Worker {
       retry: this.#options.retry ?? DEFAULT_RETRY_TIMING,
       log: this.#log,
     });
-    const ingest = new TriggerIngest({ nc: this.#nc, js: jetstream(this.#nc), memberId: this.id, log: this.#log });
+    const ingest = new TriggerIngest({
+      nc: this.#nc,
+      ...(this.#options.ingestNc ? { sourceNc: this.#options.ingestNc } : {}),
+      js: jetstream(this.#nc),
+      memberId: this.id,
+      log: this.#log,
+    });
     this.#ingest = ingest;
     this.#triggerWatch = await (await TriggerStore.open(this.#nc)).watch(
       (change) => {

@@ -3,26 +3,34 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection, nkeys } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  ASYNC_BUCKETS,
+  AsyncStore,
   BUCKETS,
   connectNats,
   type FunctionRecord,
   FunctionStore,
   natsOptionsFromEnv,
+  STREAMS,
   SUBJECTS,
 } from "../protocol/index.ts";
+import { buildExecutorEnv } from "../runtime/index.ts";
+import { ingestNatsOptionsFromEnv } from "../runtime/main.ts";
 import {
   type ClusterIdentities,
   createClusterIdentities,
   identitiesPath,
   type NatsIdentity,
   natsEnvOf,
+  natsUrlWithCredentials,
   natsUsersOf,
 } from "../sdk/dev/nats-identities.ts";
+import { permissionsFor, renderAuthorization } from "../sdk/dev/nats-permissions.ts";
 import { buildBundle, HearthClient, type NatsServer, startNatsServer } from "../sdk/index.ts";
 import { type DevCluster, startDevCluster } from "./support/cli.ts";
 import { connectToDevNats, devIdentities } from "./support/dev-nats.ts";
@@ -239,6 +247,74 @@ async function refusedDuring(client: Client, act: (nc: NatsConnection) => void):
 const publishTo = (subject: string) => (nc: NatsConnection) => nc.publish(subject, "forged");
 const subscribeTo = (subject: string) => (nc: NatsConnection) => void nc.subscribe(subject, { callback: () => {} });
 
+describe("the app identity's permissions", () => {
+  const ids = createClusterIdentities(["node-a"]);
+  const users = natsUsersOf(ids);
+  const app = users.find((u) => u.user === "app")?.permissions;
+
+  it("may publish and subscribe anywhere but Hearth's space, written as deny lists nats-server enforces", () => {
+    expect(app).toMatchObject({ publish: [">"], subscribe: [">"], allowResponses: false });
+    expect(app?.publishDeny).toEqual(app?.subscribeDeny);
+    const rendered = renderAuthorization(users);
+    const appBlock = rendered.slice(rendered.indexOf('user: "app"'));
+    expect(appBlock).toMatch(/publish: \{ allow: \[">"\], deny: \["hearth\.>", /);
+    expect(appBlock).toMatch(/subscribe: \{ allow: \[">"\], deny: \["hearth\.>", /);
+    // Hearth's own identities have no deny list.
+    expect(rendered.slice(0, rendered.indexOf('user: "app"'))).not.toContain("deny");
+  });
+
+  it("denies every Hearth bucket, stream and inbox, and neither its own inbox nor nats.js's default", () => {
+    const deny = app?.publishDeny ?? [];
+    for (const bucket of [...Object.values(BUCKETS), ...Object.values(ASYNC_BUCKETS)]) {
+      expect(deny).toContain(`$KV.${bucket}.>`);
+      expect(deny).toContain(`$O.${bucket}.>`);
+    }
+    for (const stream of [STREAMS.async, STREAMS.triggers, STREAMS.deadLetters, `KV_${BUCKETS.functions}`]) {
+      expect(deny).toEqual(
+        expect.arrayContaining([
+          `$JS.API.STREAM.*.${stream}`, // CREATE, UPDATE, DELETE, INFO, PURGE, ...
+          `$JS.API.STREAM.*.*.${stream}`, // MSG.GET, MSG.DELETE, ...
+          `$JS.API.DIRECT.GET.${stream}.>`,
+          `$JS.API.CONSUMER.*.${stream}.>`, // CREATE, INFO, DELETE
+          `$JS.API.CONSUMER.*.*.${stream}.>`, // DURABLE.CREATE, MSG.NEXT
+          `$JS.ACK.${stream}.>`,
+        ]),
+      );
+    }
+    for (const other of ["gateway", "scheduler", "worker_node-a", "executor_node-a"]) {
+      expect(deny).toContain(`_INBOX_${other}.>`);
+    }
+    expect(deny).toEqual(expect.arrayContaining(["$SYS.>", "$JS.EVENT.>"]));
+    expect(deny.filter((subject) => subject.startsWith("_INBOX_app") || subject.startsWith("_INBOX."))).toEqual([]);
+    expect(() => permissionsFor("app", "app")).toThrow(/other identities' inboxes/);
+  });
+
+  it("reaches applications as a URL, and workers as HEARTH_INGEST_NATS_*, which executors never get", () => {
+    expect(natsUrlWithCredentials("nats://127.0.0.1:4222", { role: "app", user: "app", password: "a/b@c" })).toBe(
+      "nats://app:a%2Fb%40c@127.0.0.1:4222",
+    );
+    const settings = ingestNatsOptionsFromEnv(
+      { HEARTH_INGEST_NATS_USER: "app", HEARTH_INGEST_NATS_PASSWORD: "pw" },
+      "nats://127.0.0.1:4222",
+    );
+    expect(settings).toMatchObject({
+      auth: "user",
+      user: "app",
+      inboxPrefix: "_INBOX_app",
+      url: "nats://127.0.0.1:4222",
+    });
+    expect(ingestNatsOptionsFromEnv({ NATS_USER: "worker.w1" }, "nats://h:1")).toBeNull();
+    expect(() => ingestNatsOptionsFromEnv({ HEARTH_INGEST_NATS_USER: "app" }, "nats://h:1")).toThrow(
+      /HEARTH_INGEST_NATS_PASSWORD/,
+    );
+    const executorEnv = buildExecutorEnv(
+      { HEARTH_INGEST_NATS_USER: "app", HEARTH_INGEST_NATS_PASSWORD: "pw", HEARTH_INGEST_NATS_URL: "nats://h:2" },
+      { natsUrl: "nats://h:1", node: "w1" },
+    );
+    expect(Object.keys(executorEnv).filter((name) => name.includes("INGEST"))).toEqual([]);
+  });
+});
+
 describe("least privilege on an auth-enabled nats-server", () => {
   let nats: NatsServer;
   let ids: ClusterIdentities;
@@ -248,6 +324,7 @@ describe("least privilege on an auth-enabled nats-server", () => {
   let workerA: Client;
   let executorA: Client;
   let executorB: Client;
+  let app: Client;
   const node = (name: string) => {
     const found = ids.nodes.get(name);
     if (!found) throw new Error(`no node ${name}`);
@@ -281,8 +358,10 @@ describe("least privilege on an auth-enabled nats-server", () => {
     workerA = await connectTracked(node("node-a").worker);
     executorA = await connectTracked(node("node-a").executor);
     executorB = await connectTracked(node("node-b").executor);
-    // The control plane creates the store and deploys, as `hearth dev` and the gateway do.
+    app = await connectTracked(ids.app);
+    // The control plane creates the stores and deploys, as `hearth dev` and the gateway do.
     await (await FunctionStore.open(gateway.nc)).put(record, new TextEncoder().encode("bundle"));
+    await AsyncStore.open(gateway.nc);
   });
 
   afterAll(async () => {
@@ -382,6 +461,52 @@ describe("least privilege on an auth-enabled nats-server", () => {
     const consumer = `$JS.API.CONSUMER.CREATE.KV_${BUCKETS.functions}.spy.$KV.${BUCKETS.functions}.>`;
     expect(await refusedDuring(executorA, publishTo(consumer))).toEqual([`publish ${consumer}`]);
   });
+  it("the app identity publishes, subscribes and keeps a stream of its own subjects", async () => {
+    const heard: string[] = [];
+    app.nc.subscribe("orders.>", { callback: (_err, msg) => void heard.push(`${msg.subject} ${msg.string()}`) });
+    // A wildcard that only overlaps Hearth's space is accepted; the server withholds Hearth's messages from it.
+    app.nc.subscribe(">", { callback: (_err, msg) => void heard.push(`> ${msg.subject}`) });
+    await app.nc.flush();
+    executorA.nc.publish(SUBJECTS.load, "{}");
+    await executorA.nc.flush();
+    app.nc.publish("orders.created", "o-1");
+    await app.nc.flush();
+    await expect.poll(() => heard.sort()).toEqual(["> orders.created", "orders.created o-1"]);
+
+    const jsm = await jetstreamManager(app.nc);
+    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+    const ack = await jetstream(app.nc).publish("orders.paid", "o-1");
+    expect(ack).toMatchObject({ stream: "ORDERS", seq: 1 });
+    expect((await jsm.streams.getMessage("ORDERS", { seq: 1 }))?.string()).toBe("o-1");
+    expect(app.refused).toEqual([]);
+    // Which is why a worker reads nats:// trigger sources as the app: its own identity may not.
+    expect(await refusedDuring(workerA, subscribeTo("orders.>"))).toEqual(["subscription orders.>"]);
+  });
+
+  it("the app identity cannot touch Hearth's subjects, buckets, streams or other identities' inboxes", async () => {
+    const invocation = SUBJECTS.invoke("node-a-4242", "victim");
+    for (const subject of [invocation, "hearth.trigger.t1", SUBJECTS.heartbeat, "_INBOX_gateway.forged.1"]) {
+      expect(await refusedDuring(app, publishTo(subject))).toEqual([`publish ${subject}`]);
+    }
+    for (const subject of [
+      `$KV.${BUCKETS.functions}.>`,
+      "_INBOX_gateway.>",
+      "hearth.>",
+      `${SUBJECTS.invokeNode("node-a")}`,
+    ]) {
+      expect(await refusedDuring(app, subscribeTo(subject))).toEqual([`subscription ${subject}`]);
+    }
+    const records = await new Kvm(app.nc).open(BUCKETS.functions);
+    await expect(records.get("victim")).rejects.toThrow(/Permissions Violation/);
+    const jsm = await jetstreamManager(app.nc);
+    await expect(jsm.streams.delete(STREAMS.async)).rejects.toThrow(/Permissions Violation/);
+    await expect(jsm.streams.purge(STREAMS.triggers)).rejects.toThrow(/Permissions Violation/);
+    await expect(jsm.streams.info(`KV_${BUCKETS.functions}`)).rejects.toThrow(/Permissions Violation/);
+    const steal = `$JS.API.CONSUMER.CREATE.${STREAMS.async}.spy`;
+    expect(await refusedDuring(app, publishTo(steal))).toEqual([`publish ${steal}`]);
+    // Hearth's stream is untouched.
+    expect((await (await jetstreamManager(gateway.nc)).streams.info(STREAMS.async)).config.name).toBe(STREAMS.async);
+  });
 });
 
 describe("hearth dev runs NATS with one identity per role", () => {
@@ -418,7 +543,9 @@ describe("hearth dev runs NATS with one identity per role", () => {
     expect(statSync(saved).mode & 0o777).toBe(0o600);
     expect(statSync(join(cluster.home, "nats", "nats-server.conf")).mode & 0o777).toBe(0o600);
     const users = devIdentities(cluster.home).map((i) => i.user);
-    expect(users).toEqual(["gateway", "scheduler", "worker.worker-1", "executor.worker-1"]);
+    expect(users).toEqual(["gateway", "scheduler", "worker.worker-1", "executor.worker-1", "app"]);
+    const app = devIdentities(cluster.home).find((i) => i.role === "app");
+    expect(cluster.appNatsUrl).toBe(natsUrlWithCredentials(cluster.natsUrl, app as NatsIdentity));
     // As the gateway, a test (or the benchmark) may call an executor directly and hear its load.
     const nc = await connectToDevNats(cluster);
     const report = await new Promise<string>((resolve) =>
@@ -441,7 +568,12 @@ describe("hearth dev runs NATS with one identity per role", () => {
     expect(gatewayEnv).toMatchObject({ NATS_USER: "gateway", HEARTH_TOKEN: cluster.token });
     expect(environ(cluster.pids.scheduler)).toMatchObject({ NATS_USER: "scheduler" });
     expect(environ(cluster.pids.scheduler).HEARTH_TOKEN).toBeUndefined();
-    expect(workerEnv).toMatchObject({ NATS_USER: "worker.worker-1", HEARTH_EXECUTOR_NATS_USER: "executor.worker-1" });
+    expect(workerEnv).toMatchObject({
+      NATS_USER: "worker.worker-1",
+      HEARTH_EXECUTOR_NATS_USER: "executor.worker-1",
+      HEARTH_INGEST_NATS_USER: "app",
+    });
+    expect(gatewayEnv.HEARTH_INGEST_NATS_USER).toBeUndefined();
     expect(workerEnv.HEARTH_TOKEN).toBeUndefined();
     const executors = childPids(cluster.pids["worker-1"] as number);
     expect(executors.length).toBeGreaterThan(0);
@@ -450,6 +582,7 @@ describe("hearth dev runs NATS with one identity per role", () => {
       expect(executorEnv.NATS_USER).toBe("executor.worker-1");
       expect(executorEnv.NATS_PASSWORD).not.toBe(workerEnv.NATS_PASSWORD);
       expect(executorEnv.HEARTH_TOKEN).toBeUndefined();
+      expect(Object.keys(executorEnv).filter((name) => name.startsWith("HEARTH_INGEST_NATS_"))).toEqual([]);
     }
   });
 });
@@ -466,6 +599,7 @@ describe("hearth dev against a server of your own, credentials in NATS_URL", () 
       await hearth.deploy("hello", await buildBundle(fixture("echo.ts")));
       expect((await hearth.invoke("hello", { body: "hi" })).status).toBe(200);
       expect(cluster.output()).not.toMatch(/Authorization Violation|NATS reported an error/);
+      expect(cluster.appNatsUrl).toBeNull();
     } finally {
       await cluster.stop();
     }

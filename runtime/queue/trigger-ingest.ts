@@ -8,7 +8,15 @@ import { NatsIngester } from "../ingest/nats-ingest.ts";
 const RETRY_START_MS = 5_000;
 
 export interface TriggerIngestOptions {
+  /** The worker's connection. */
   readonly nc: NatsConnection;
+  /**
+   * Where `nats://` sources are read: a connection as the identity of the applications' events (the
+   * app identity of `hearth dev`, from HEARTH_INGEST_NATS_*), which may read their subjects where the
+   * worker's identity may not. Default `nc`.
+   */
+  readonly sourceNc?: NatsConnection;
+  /** Publishes into the triggers stream, on the worker's connection: the app identity may not write Hearth's subjects. */
   readonly js: JetStreamClient;
   /** This worker's stable name: its MQTT session within a shared subscription. */
   readonly memberId: string;
@@ -64,7 +72,7 @@ export class TriggerIngest {
   }
 
   #ingesterFor(trigger: TriggerRecord): Ingester | null {
-    const { nc, js, memberId, log } = this.#options;
+    const { nc, sourceNc = nc, js, memberId, log } = this.#options;
     const common = { triggerId: trigger.id, js, log };
     switch (trigger.source.kind) {
       case "amqp":
@@ -72,7 +80,7 @@ export class TriggerIngest {
       case "mqtt":
         return new MqttIngester({ ...common, url: trigger.source.url, topic: trigger.source.topic, memberId });
       case "nats":
-        return new NatsIngester({ ...common, nc, subject: trigger.source.subject });
+        return new NatsIngester({ ...common, nc: sourceNc, subject: trigger.source.subject });
       default:
         return null; // jetstream:// is consumed where it is; cron ticks come from the schedulers
     }

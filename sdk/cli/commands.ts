@@ -360,9 +360,19 @@ const dev: Command = {
     });
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
-    out.result({ url: cluster.url, natsUrl: cluster.natsUrl, tokenPath: cluster.tokenPath, pids: cluster.pids });
+    // The app URL carries its password: printed here once, on purpose, as the one thing an application
+    // needs for its events (`nats://` and `jetstream://` triggers); components never log it.
+    out.result({
+      url: cluster.url,
+      natsUrl: cluster.natsUrl,
+      appNatsUrl: cluster.appNatsUrl,
+      tokenPath: cluster.tokenPath,
+      pids: cluster.pids,
+    });
     out.info(`✔ Hearth is running at ${cluster.url}`);
     out.info(`  NATS: ${cluster.natsUrl}`);
+    if (cluster.appNatsUrl)
+      out.info(`  NATS for your app's events (nats:// and jetstream:// triggers): ${cluster.appNatsUrl}`);
     out.info(
       cluster.tokenPath
         ? `  Admin token: saved in ${cluster.tokenPath} (the CLI reads it)`

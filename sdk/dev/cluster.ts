@@ -20,7 +20,9 @@ import {
   createClusterIdentities,
   executorNatsEnvOf,
   identitiesPath,
+  ingestNatsEnvOf,
   natsEnvOf,
+  natsUrlWithCredentials,
   natsUsersOf,
   saveIdentities,
 } from "./nats-identities.ts";
@@ -110,6 +112,13 @@ export interface LocalCluster {
    */
   readonly identitiesPath: string | null;
   /**
+   * `nats://app:<password>@host:port`: the app identity, for applications' own events (the subjects
+   * and streams of `nats://` and `jetstream://` triggers), everywhere but Hearth's space. A new
+   * password on each start, also saved in `identitiesPath`. null when NATS_URL named a server of the
+   * user's.
+   */
+  readonly appNatsUrl: string | null;
+  /**
    * The running process of each role (`nats-server`, `gateway`, `scheduler`, `worker-1`, ...), read
    * anew on each access: a restarted component shows its new pid, one waiting to restart `undefined`.
    */
@@ -147,13 +156,16 @@ const INHERITED_SECRETS = [
   "HEARTH_EXECUTOR_NATS_PASSWORD",
   "HEARTH_EXECUTOR_NATS_CREDS",
 ];
+/** The same, for every variable of this prefix (the ingest identity of workers: HEARTH_INGEST_NATS_*). */
+const INHERITED_SECRET_PREFIXES = ["HEARTH_INGEST_NATS_"];
 
 /**
  * `hearth dev`: a whole cluster on this machine, each component its own process, as in production.
  * Uses NATS_URL if set (with the NATS_* credentials of the environment), else starts nats-server
  * with JetStream in $HEARTH_HOME/nats and least-privilege users: one identity per role, new random
  * passwords on each start, saved in $HEARTH_HOME/nats-identities.json (docs/security.md, "NATS with least privilege"). Only the
- * gateway gets the admin token. A component that dies after startup is restarted alone, with
+ * gateway gets the admin token. Workers also get the app identity (HEARTH_INGEST_NATS_*), to read
+ * `nats://` trigger sources with. A component that dies after startup is restarted alone, with
  * back-off; during startup a death fails the whole start.
  */
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
@@ -261,6 +273,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       tokenPath: savedAt,
       natsUrl,
       identitiesPath: savedIdentitiesAt,
+      appNatsUrl: identities ? natsUrlWithCredentials(natsUrl, identities.app) : null,
       get pids() {
         const pids: Record<string, number | undefined> = { "nats-server": nats?.pid };
         for (const [role, { child }] of components) pids[role] = isRunning(child) ? child.pid : undefined;
@@ -276,18 +289,27 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
 /**
  * The environment of one role: the user's, without the admin token (only the gateway gets it) and,
- * when `hearth dev` runs NATS, without any NATS credential, plus the role's own identity.
+ * when `hearth dev` runs NATS, without any NATS credential, plus the role's own identity (a worker:
+ * its node's worker and executor identities, and the app identity for `nats://` trigger sources).
  */
 function componentEnv(env: NodeJS.ProcessEnv, role: string, identities: ClusterIdentities | null): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
   delete out.HEARTH_TOKEN;
   if (!identities) return role.startsWith("worker-") ? { ...out, ...sharedExecutorEnv(env) } : out;
-  for (const name of INHERITED_SECRETS) delete out[name];
+  for (const name of Object.keys(out)) {
+    if (INHERITED_SECRETS.includes(name) || INHERITED_SECRET_PREFIXES.some((prefix) => name.startsWith(prefix)))
+      delete out[name];
+  }
   if (role === "gateway") return { ...out, ...natsEnvOf(identities.gateway) };
   if (role === "scheduler") return { ...out, ...natsEnvOf(identities.scheduler) };
   const node = identities.nodes.get(role);
   if (!node) throw new Error(`No NATS identity for ${role}`);
-  return { ...out, ...natsEnvOf(node.worker), ...executorNatsEnvOf(node.executor) };
+  return {
+    ...out,
+    ...natsEnvOf(node.worker),
+    ...executorNatsEnvOf(node.executor),
+    ...ingestNatsEnvOf(identities.app),
+  };
 }
 
 /**

@@ -13,17 +13,22 @@ export interface NatsIdentity {
   readonly password: string;
 }
 
-/** The identities of a local cluster: one gateway, one scheduler, and a worker and an executor per node. */
+/**
+ * The identities of a local cluster: one gateway, one scheduler, a worker and an executor per node,
+ * and one `app` identity for applications' own events (which workers also use to read `nats://`
+ * trigger sources).
+ */
 export interface ClusterIdentities {
   readonly gateway: NatsIdentity;
   readonly scheduler: NatsIdentity;
   /** Node id → that node's worker and executor identities. */
   readonly nodes: ReadonlyMap<string, { readonly worker: NatsIdentity; readonly executor: NatsIdentity }>;
+  readonly app: NatsIdentity;
 }
 
 /**
  * New identities with random passwords (144 bits each) for these worker nodes. Users are named
- * `gateway`, `scheduler`, `worker.<node>` and `executor.<node>`.
+ * `gateway`, `scheduler`, `worker.<node>`, `executor.<node>` and `app`.
  */
 export function createClusterIdentities(nodes: readonly string[]): ClusterIdentities {
   const identity = (role: NatsRole, node?: string): NatsIdentity => ({
@@ -38,24 +43,28 @@ export function createClusterIdentities(nodes: readonly string[]): ClusterIdenti
     nodes: new Map(
       nodes.map((node) => [node, { worker: identity("worker", node), executor: identity("executor", node) }]),
     ),
+    app: identity("app"),
   };
 }
 
-/** Every identity, gateway first. */
+/** Every identity, gateway first, app last. */
 export function allIdentities(identities: ClusterIdentities): NatsIdentity[] {
   return [
     identities.gateway,
     identities.scheduler,
     ...[...identities.nodes.values()].flatMap(({ worker, executor }) => [worker, executor]),
+    identities.app,
   ];
 }
 
-/** The nats-server users for these identities, each with its role's permissions. */
+/** The nats-server users for these identities, each with its role's permissions (the app's deny every other inbox). */
 export function natsUsersOf(identities: ClusterIdentities): NatsUserConfig[] {
-  return allIdentities(identities).map(({ role, node, user, password }) => ({
+  const all = allIdentities(identities);
+  const users = all.map((identity) => identity.user);
+  return all.map(({ role, node, user, password }) => ({
     user,
     password,
-    permissions: permissionsFor(role, user, node),
+    permissions: permissionsFor(role, user, node, users),
   }));
 }
 
@@ -70,6 +79,27 @@ export function natsEnvOf(identity: NatsIdentity): Record<string, string> {
  */
 export function executorNatsEnvOf(identity: NatsIdentity): Record<string, string> {
   return { HEARTH_EXECUTOR_NATS_USER: identity.user, HEARTH_EXECUTOR_NATS_PASSWORD: identity.password };
+}
+
+/**
+ * The environment that makes a worker read `nats://` trigger sources as `identity` (the app
+ * identity): the worker opens a second connection with it and never hands it to its executors.
+ */
+export function ingestNatsEnvOf(identity: NatsIdentity): Record<string, string> {
+  return { HEARTH_INGEST_NATS_USER: identity.user, HEARTH_INGEST_NATS_PASSWORD: identity.password };
+}
+
+/**
+ * `nats://user:password@host:port`, percent-encoded: a URL an application (or `nats --server`) can
+ * connect with as `identity`. Hearth's own processes and the Go client read the credentials from it;
+ * nats.js 3 alone ignores them (give it `user` and `pass`, or use Hearth's `natsOptionsFromEnv`).
+ *
+ * @example
+ * natsUrlWithCredentials("nats://127.0.0.1:4222", app) // "nats://app:Xy...@127.0.0.1:4222"
+ */
+export function natsUrlWithCredentials(natsUrl: string, identity: NatsIdentity): string {
+  const userinfo = `${encodeURIComponent(identity.user)}:${encodeURIComponent(identity.password)}@`;
+  return natsUrl.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?/, (scheme) => `${scheme || "nats://"}${userinfo}`);
 }
 
 /** Where `hearth dev` writes its NATS identities: beside the admin token, `$HEARTH_HOME/nats-identities.json`. */

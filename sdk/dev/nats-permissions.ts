@@ -1,12 +1,23 @@
 import { ASYNC_BUCKETS, ASYNC_SUBJECTS, BUCKETS, inboxPrefixOf, STREAMS, SUBJECTS } from "../../protocol/index.ts";
 
-/** The NATS identities of a Hearth cluster; `worker` and `executor` exist once per node. */
-export type NatsRole = "gateway" | "scheduler" | "worker" | "executor";
+/**
+ * The NATS identities of a Hearth cluster; `worker` and `executor` exist once per node. `app` is not
+ * Hearth's: it is what applications use for their own events (the subjects and streams of `nats://`
+ * and `jetstream://` triggers), everywhere but Hearth's space.
+ */
+export type NatsRole = "gateway" | "scheduler" | "worker" | "executor" | "app";
 
-/** What one identity may do, in nats-server's terms (`permissions { publish, subscribe, allow_responses }`). */
+/**
+ * What one identity may do, in nats-server's terms (`permissions { publish: { allow, deny },
+ * subscribe: { allow, deny }, allow_responses }`). A subject matching a deny entry is refused even
+ * when an allow entry matches it too. A subscription whose wildcard only overlaps a deny entry (`>`
+ * against `hearth.>`) is accepted, and the server withholds the denied subjects' messages from it.
+ */
 export interface NatsPermissions {
   readonly publish: readonly string[];
   readonly subscribe: readonly string[];
+  readonly publishDeny?: readonly string[];
+  readonly subscribeDeny?: readonly string[];
   /** May publish one reply to each request it received, whatever the reply subject. */
   readonly allowResponses: boolean;
 }
@@ -124,6 +135,61 @@ function asyncGateway(): string[] {
 }
 
 /**
+ * JetStream subjects that act on one stream, one pattern per shape of API subject, so every verb
+ * is covered, present and future: `STREAM.<verb>.<S>` (CREATE, UPDATE, DELETE, INFO, PURGE, SNAPSHOT,
+ * RESTORE), `STREAM.<a>.<b>.<S>` (MSG.GET, MSG.DELETE, LEADER.STEPDOWN, PEER.REMOVE), direct gets,
+ * `CONSUMER.<verb>.<S>` (LIST, NAMES, the pre-2.9 CREATE), `CONSUMER.<verb>.<S>.>` (CREATE, INFO,
+ * DELETE), `CONSUMER.<a>.<b>.<S>.>` (DURABLE.CREATE, MSG.NEXT, LEADER.STEPDOWN), acks and flow
+ * control. The cost: a consumer of someone else's stream named like one of these streams is
+ * refused too.
+ */
+function streamAll(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.*.${stream}`,
+    `$JS.API.STREAM.*.*.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.*.${stream}`,
+    `$JS.API.CONSUMER.*.${stream}.>`,
+    `$JS.API.CONSUMER.*.*.${stream}.>`,
+    `$JS.ACK.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+/** Every bucket of Hearth's, each both as a KV bucket and as an object store, so a new bucket needs no new line here. */
+const HEARTH_BUCKETS = [...Object.values(BUCKETS), ...Object.values(ASYNC_BUCKETS)];
+
+/**
+ * Hearth's own space, which the app identity may neither publish to nor subscribe to: Hearth's
+ * subjects (invocations, async work, triggers, reports), its buckets' subjects and streams, its
+ * work streams, JetStream's advisories (the API audit advisory carries the answers to stored-message
+ * gets, Hearth's invocations among them), `$SYS`, and the inbox of every other identity (no
+ * listening to their replies, no forging answers to their requests).
+ *
+ * A guard against mistakes, not a boundary: permissions match subjects, never the body of a
+ * JetStream API request, and the app must create streams. A stream it creates may mirror or source
+ * one of Hearth's (the server, not the app, then reads it: every record with its env), or capture
+ * subjects no Hearth stream holds (`hearth.x.>`, another identity's inbox). Only a separate account
+ * keeps applications out of Hearth's JetStream (docs/security.md).
+ */
+function hearthSpace(others: readonly string[]): string[] {
+  return [
+    "hearth.>",
+    ...HEARTH_BUCKETS.flatMap((bucket) => [`$KV.${bucket}.>`, `$O.${bucket}.>`]),
+    ...[
+      STREAMS.async,
+      STREAMS.triggers,
+      STREAMS.deadLetters,
+      ...HEARTH_BUCKETS.flatMap((bucket) => [`KV_${bucket}`, `OBJ_${bucket}`]),
+    ].flatMap(streamAll),
+    "$JS.EVENT.>",
+    "$SYS.>",
+    ...others.map((other) => `${inboxPrefixOf(other)}.>`),
+  ];
+}
+
+/**
  * The permissions of one Hearth identity: the whole matrix of docs/security.md, "NATS with least privilege". `user` names the
  * identity (its replies arrive under `inboxPrefixOf(user)`); `node` is required for workers and
  * executors, whose subjects are scoped to their node.
@@ -134,17 +200,36 @@ function asyncGateway(): string[] {
  * - A node's executors receive only invocations addressed to that node, read bundles, report load,
  *   and answer what they received; nothing else.
  * - The scheduler reads records, owns the leader lease, commands workers.
+ * - The app identity (not a Hearth component) publishes and subscribes anywhere but Hearth's space
+ *   ({@link hearthSpace}); `others` names the cluster's other users, whose inboxes it is denied.
  *
  * @example
  * permissionsFor("executor", "executor.worker-1", "worker-1").subscribe
  * // ["hearth.x.worker-1.>", "_INBOX_executor_worker-1.>"]
  */
-export function permissionsFor(role: NatsRole, user: string, node?: string): NatsPermissions {
-  const { publish, subscribe, allowResponses } = grantsOf(role, user, node);
-  return { publish: [...new Set(publish)], subscribe: [...new Set(subscribe)], allowResponses };
+export function permissionsFor(
+  role: NatsRole,
+  user: string,
+  node?: string,
+  others?: readonly string[],
+): NatsPermissions {
+  const { publish, subscribe, publishDeny, subscribeDeny, allowResponses } = grantsOf(role, user, node, others);
+  const unique = (subjects: readonly string[]) => [...new Set(subjects)];
+  return {
+    publish: unique(publish),
+    subscribe: unique(subscribe),
+    ...(publishDeny ? { publishDeny: unique(publishDeny) } : {}),
+    ...(subscribeDeny ? { subscribeDeny: unique(subscribeDeny) } : {}),
+    allowResponses,
+  };
 }
 
-function grantsOf(role: NatsRole, user: string, node: string | undefined): NatsPermissions {
+function grantsOf(
+  role: NatsRole,
+  user: string,
+  node: string | undefined,
+  others: readonly string[] | undefined,
+): NatsPermissions {
   const inbox = `${inboxPrefixOf(user)}.>`;
   const nodeOf = () => {
     if (!node) throw new Error(`The ${role} role is per node: name its node`);
@@ -237,6 +322,11 @@ function grantsOf(role: NatsRole, user: string, node: string | undefined): NatsP
         subscribe: [SUBJECTS.invokeNode(nodeOf()), inbox],
         allowResponses: true,
       };
+    case "app": {
+      if (!others) throw new Error("The app role is denied the other identities' inboxes: name their users");
+      const deny = hearthSpace(others.filter((other) => other !== user));
+      return { publish: [">"], subscribe: [">"], publishDeny: deny, subscribeDeny: deny, allowResponses: false };
+    }
   }
 }
 
@@ -249,19 +339,22 @@ export interface NatsUserConfig {
 
 /**
  * The `authorization { users = [...] }` block of a nats-server config. No `no_auth_user`: a client
- * without credentials is refused. Every string is JSON-quoted, which nats-server's config parser
- * reads as is (`$JS...` unquoted would be a variable reference).
+ * without credentials is refused. Deny lists are written beside the allow lists (nats-server 2.9:
+ * deny wins). Every string is JSON-quoted, which nats-server's config parser reads as is (`$JS...`
+ * unquoted would be a variable reference).
  */
 export function renderAuthorization(users: readonly NatsUserConfig[]): string {
   const q = (s: string) => JSON.stringify(s);
   const list = (subjects: readonly string[]) => `[${subjects.map(q).join(", ")}]`;
+  const grant = (allow: readonly string[], deny: readonly string[] | undefined) =>
+    deny?.length ? `{ allow: ${list(allow)}, deny: ${list(deny)} }` : `{ allow: ${list(allow)} }`;
   const entries = users.map(({ user, password, permissions: p }) =>
     [
       "    {",
       `      user: ${q(user)}, password: ${q(password)}`,
       "      permissions: {",
-      `        publish: { allow: ${list(p.publish)} }`,
-      `        subscribe: { allow: ${list(p.subscribe)} }`,
+      `        publish: ${grant(p.publish, p.publishDeny)}`,
+      `        subscribe: ${grant(p.subscribe, p.subscribeDeny)}`,
       ...(p.allowResponses ? ["        allow_responses: true"] : []),
       "      }",
       "    }",

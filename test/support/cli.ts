@@ -35,6 +35,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
 export interface DevCluster {
   url: string;
   natsUrl: string;
+  /** `nats://app:<password>@host:port`, as `hearth dev` printed it: the app identity (null under NATS_URL). */
+  appNatsUrl: string | null;
   token: string;
   home: string;
   process: ChildProcess;
@@ -45,6 +47,9 @@ export interface DevCluster {
   /** SIGTERM to `hearth dev`; resolves with how it exited. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
+
+/** The line `hearth dev --json` prints once it is ready. */
+type DevStarted = Pick<DevCluster, "url" | "natsUrl" | "appNatsUrl" | "pids">;
 
 /**
  * Starts `hearth dev --json` as a real process tree, on free ports, in a temp HEARTH_HOME.
@@ -75,7 +80,7 @@ export async function startDevCluster(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
-  const started = new Promise<{ url: string; natsUrl: string; pids: Record<string, number> }>((resolve, reject) => {
+  const started = new Promise<DevStarted>((resolve, reject) => {
     child.stdout.on("data", (d: Buffer) => {
       output += d;
       // Only whole lines: a chunk may end in the middle of the JSON line.
@@ -92,10 +97,11 @@ export async function startDevCluster(
   });
   // A `hearth dev` that never gets ready must not outlive the test.
   const startup = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const { url, natsUrl, pids } = await started.finally(() => clearTimeout(startup));
+  const { url, natsUrl, appNatsUrl, pids } = await started.finally(() => clearTimeout(startup));
   return {
     url,
     natsUrl,
+    appNatsUrl,
     token,
     home,
     process: child,
