@@ -250,8 +250,8 @@ function grantsOf(
           ...objWrite(BUCKETS.bundles),
           ...asyncGateway(),
         ],
-        // `_INBOX.>`: the gateway's request multiplexer takes its replies under nats.js's default prefix.
-        subscribe: [SUBJECTS.load, SUBJECTS.executorLost, SUBJECTS.heartbeat, SUBJECTS.leader, "_INBOX.>", inbox],
+        // Its request multiplexer takes replies under the connection's own prefix, like everything else.
+        subscribe: [SUBJECTS.load, SUBJECTS.executorLost, SUBJECTS.heartbeat, SUBJECTS.leader, inbox],
         allowResponses: false,
       };
     case "scheduler":
