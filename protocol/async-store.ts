@@ -15,6 +15,7 @@ import {
   type StoredResponse,
 } from "./async.ts";
 import { ensureAsyncStreams } from "./async-streams.ts";
+import { DurablePublisher, JetStreamPublishError, WRONG_LAST_SEQUENCE } from "./durable-publisher.ts";
 import { HearthError } from "./errors.ts";
 import type { ResponseHead } from "./invocation.ts";
 
@@ -48,13 +49,23 @@ export class AsyncStore {
   readonly #statuses: KV;
   readonly #claims: KV;
   readonly #results: ObjectStore;
+  /** The hot writes (submits, status updates) go through the request multiplexer. */
+  readonly #publisher: DurablePublisher;
 
-  private constructor(js: JetStreamClient, jsm: JetStreamManager, statuses: KV, claims: KV, results: ObjectStore) {
+  private constructor(
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    statuses: KV,
+    claims: KV,
+    results: ObjectStore,
+    publisher: DurablePublisher,
+  ) {
     this.js = js;
     this.jsm = jsm;
     this.#statuses = statuses;
     this.#claims = claims;
     this.#results = results;
+    this.#publisher = publisher;
   }
 
   /** Creates whatever is missing (idempotent) and opens it. */
@@ -67,7 +78,7 @@ export class AsyncStore {
       kvm.create(ASYNC_BUCKETS.idempotency, { history: 1, ttl: IDEMPOTENCY_TTL_MS }),
       new Objm(nc).create(ASYNC_BUCKETS.results, { ttl: nanos(RESULT_RETENTION_MS) }),
     ]);
-    return new AsyncStore(jetstream(nc), jsm, statuses, claims, results);
+    return new AsyncStore(jetstream(nc), jsm, statuses, claims, results, new DurablePublisher(nc));
   }
 
   /**
@@ -90,11 +101,13 @@ export class AsyncStore {
       ...(sub.callbackUrl ? { callback: { url: sub.callbackUrl, state: "pending", attempts: 0 } } : {}),
     };
     await Promise.all([
-      // create, not put: an executor fast enough to have written "running" already must not be overwritten.
-      this.#statuses.create(sub.id, JSON.stringify(status)).catch((err) => {
-        if (!isKeyExists(err)) throw err;
-      }),
-      this.js.publish(ASYNC_SUBJECTS.invoke(sub.fn), sub.body, { msgID: sub.id, headers: h }),
+      // create, not put: a worker fast enough to have written "running" already must not be overwritten.
+      this.#publisher
+        .publish(statusSubject(sub.id), JSON.stringify(status), { expectLastSubjectSequence: 0 })
+        .catch((err: unknown) => {
+          if (!(err instanceof JetStreamPublishError && err.errCode === WRONG_LAST_SEQUENCE)) throw err;
+        }),
+      this.#publisher.publish(ASYNC_SUBJECTS.invoke(sub.fn), sub.body, { msgID: sub.id, headers: h }),
     ]);
   }
 
@@ -106,7 +119,12 @@ export class AsyncStore {
   }
 
   async putStatus(status: InvocationStatus): Promise<void> {
-    await this.#statuses.put(status.id, JSON.stringify(status));
+    await this.#publisher.publish(statusSubject(status.id), JSON.stringify(status));
+  }
+
+  /** Stops the publisher's multiplexer (pending writes fail). */
+  close(): void {
+    this.#publisher.close();
   }
 
   /** The response as stored: small bodies inline (base64), larger ones in the results object store. */
@@ -177,6 +195,11 @@ export function fingerprintOf(...parts: ReadonlyArray<string | Uint8Array>): str
     hash.update(part);
   }
   return hash.digest("hex");
+}
+
+/** Where a KV put of an invocation's status goes (ids are nuids: valid keys as they are). */
+function statusSubject(id: string): string {
+  return `$KV.${ASYNC_BUCKETS.invocations}.${id}`;
 }
 
 function claimKeyOf(fn: string, key: string): string {

@@ -80,7 +80,9 @@ export class AsyncInvocationRunner {
     const acceptedAt = Number(msg.headers?.get(ASYNC_HEADERS.acceptedAt)) || this.#now();
     const callbackUrl = msg.headers?.get(ASYNC_HEADERS.callback) || undefined;
     const policy = { ...DEFAULT_ASYNC_POLICY, ...record.async };
-    const prior = await store.status(id);
+    // A first delivery has no history worth a read (a replay is a new message whose status the
+    // gateway reset); a redelivery may be of a finished invocation, or of one whose run died.
+    const prior = msg.info.deliveryCount > 1 ? await store.status(id) : null;
     if (prior?.state === "succeeded" || prior?.state === "failed") {
       msg.ack(); // a redelivery of a finished invocation (its ack or term was lost)
       return;

@@ -10,7 +10,8 @@ export class Batcher {
   readonly #waitMs: number;
   readonly #run: (batch: JsMsg[]) => Promise<void>;
   #pending: { msg: JsMsg; done: PromiseWithResolvers<void> }[] = [];
-  #timer: NodeJS.Timeout | null = null;
+  /** Cancels the pending flush of a partial batch; null when none is pending. */
+  #cancelFlush: (() => void) | null = null;
   /** A batch wait may outlast the ack window (60 s against 30 s): waiting messages get in-progress acks. */
   #keepAlive: NodeJS.Timeout | null = null;
   readonly #ackWaitMs: number;
@@ -26,8 +27,15 @@ export class Batcher {
     const done = Promise.withResolvers<void>();
     this.#pending.push({ msg, done });
     if (this.#pending.length >= this.#size) this.#flush();
-    else if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(), this.#waitMs);
+    else if (!this.#cancelFlush) {
+      // No wait: what one pull delivered at once goes together (a setTimeout(0) would cost ≥ 1 ms).
+      if (this.#waitMs > 0) {
+        const timer = setTimeout(() => this.#flush(), this.#waitMs);
+        this.#cancelFlush = () => clearTimeout(timer);
+      } else {
+        const immediate = setImmediate(() => this.#flush());
+        this.#cancelFlush = () => clearImmediate(immediate);
+      }
       if (this.#waitMs > this.#ackWaitMs / 3) {
         this.#keepAlive = setInterval(() => {
           for (const p of this.#pending) p.msg.working();
@@ -38,9 +46,9 @@ export class Batcher {
   }
 
   #flush(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#cancelFlush?.();
+    this.#cancelFlush = null;
     if (this.#keepAlive) clearInterval(this.#keepAlive);
-    this.#timer = null;
     this.#keepAlive = null;
     const batch = this.#pending;
     this.#pending = [];
