@@ -11,13 +11,17 @@
  * 6. isolation: hello world's p99 while a neighbour on the same worker loops forever, against its baseline
  *
  * Env: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_COLD_FUNCTIONS (200), BENCH_DENSITY (500),
- * BENCH_PARTS (all of "warm,runtime,cold,density,isolation,keepalive,routing,scaling,placement"; e.g.
+ * BENCH_PARTS (all of "warm,runtime,cold,density,isolation,keepalive,routing,scaling,placement,async"; e.g.
  * BENCH_PARTS=cold for cold starts alone).
  *
  * 7. keep-alive: the Azure 2019 trace replayed in virtual time against each policy (bench/keepalive-replay.ts, ~5 s)
  * Cluster parts, on 3 worker processes + a scheduler (3–12 min each at 3 rounds; BENCH_ROUNDS=1 for a
  * quick look): 8. "routing" (bench/routing.ts), 9. "scaling" (bench/scaling.ts), 10. "placement"
  * (bench/placement.ts). Each also runs alone: `node bench/routing.ts`.
+ * 11. "async" (bench/async.ts): async invocations (accepted/s and CPU per accept, backlog drain,
+ * accept → start latency) and a jetstream:// trigger through queue(), on the `hearth dev` processes;
+ * then bench/ingest-latency.ts (needs RabbitMQ and Mosquitto on 127.0.0.1; reported, not fatal, if
+ * absent). ~2 min at 3 rounds, so in the default set; alone: BENCH_PARTS=async.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -27,6 +31,7 @@ import { fileURLToPath } from "node:url";
 import { buildBundle, HearthClient } from "../sdk/index.ts";
 import { startDevCluster } from "../test/support/cli.ts";
 import { childPids, cpuMicros, processTree } from "../test/support/proc.ts";
+import { runAsync } from "./async.ts";
 import { runPlacement } from "./placement.ts";
 import { runRouting } from "./routing.ts";
 import { measureRuntimeOnly } from "./runtime-only.ts";
@@ -40,9 +45,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const COLD_FUNCTIONS = Number(process.env.BENCH_COLD_FUNCTIONS ?? 200);
 const DENSITY_ISOLATES = Number(process.env.BENCH_DENSITY ?? 500);
 const WARMUP_SECONDS = 3;
-const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? "warm,runtime,cold,density,isolation,keepalive,routing,scaling,placement").split(","),
-);
+const DEFAULT_PARTS = "warm,runtime,cold,density,isolation,keepalive,routing,scaling,placement,async";
+const PARTS = new Set((process.env.BENCH_PARTS ?? DEFAULT_PARTS).split(","));
 /** Parts that run on their own (not against the peers). */
 const CLUSTER_PARTS: Record<string, () => Promise<string>> = {
   keepalive: async () =>
@@ -52,6 +56,7 @@ const CLUSTER_PARTS: Record<string, () => Promise<string>> = {
   scaling: runScaling,
   routing: runRouting,
   placement: runPlacement,
+  async: runAsync,
 };
 
 interface Sample extends LoadResult {
