@@ -118,8 +118,47 @@ export class AsyncStore {
     return entry.json<InvocationStatus>();
   }
 
+  /** The status with its KV revision (0 when there is none), for {@link writeStatusIf}. */
+  async readStatus(id: string): Promise<{ status: InvocationStatus | null; revision: number }> {
+    if (!isStatusKey(id)) return { status: null, revision: 0 };
+    const entry = await this.#statuses.get(id);
+    return entry?.operation === "PUT"
+      ? { status: entry.json<InvocationStatus>(), revision: entry.revision }
+      : { status: null, revision: entry?.revision ?? 0 };
+  }
+
+  /** Writes `next` if the status is still at `revision`; false when it changed meanwhile. */
+  async writeStatusIf(next: InvocationStatus, revision: number): Promise<boolean> {
+    try {
+      await this.#publisher.publish(statusSubject(next.id), JSON.stringify(next), {
+        expectLastSubjectSequence: revision,
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof JetStreamPublishError && err.errCode === WRONG_LAST_SEQUENCE) return false;
+      throw err;
+    }
+  }
+
+  /** Writes a status whatever is there (the gateway's replay reset; a success, which is final). */
   async putStatus(status: InvocationStatus): Promise<void> {
     await this.#publisher.publish(statusSubject(status.id), JSON.stringify(status));
+  }
+
+  /**
+   * Writes `next` unless the invocation has finished meanwhile, and resolves with that finished status
+   * instead (null once written). Two deliveries of one message can be live at once (a redelivery after
+   * an executor death races the first run, and nats-server 2.9 can hand one message to two pulls,
+   * nats-server#5305): without this, a run that failed late overwrote the other's "succeeded" with
+   * "queued", and the invocation showed queued forever. Compare-and-set on the key's revision.
+   */
+  async advanceStatus(next: InvocationStatus): Promise<InvocationStatus | null> {
+    for (let round = 0; round < 5; round++) {
+      const { status, revision } = await this.readStatus(next.id);
+      if (status && (status.state === "succeeded" || status.state === "failed")) return status;
+      if (await this.writeStatusIf(next, revision)) return null;
+    }
+    throw new HearthError("ERR_UNAVAILABLE", `The status of ${next.id} keeps changing; retry`);
   }
 
   /** Stops the publisher's multiplexer (pending writes fail). */

@@ -145,6 +145,10 @@ export class Worker {
       retry: this.#options.retry ?? DEFAULT_RETRY_TIMING,
       log: this.#log,
     });
+    // Like the gateway's invoker: a dropped connection fails the queued runs in flight at once.
+    (async () => {
+      for await (const status of this.#nc.status()) if (status.type === "disconnect") this.#queues?.disconnected();
+    })().catch(() => {});
     const ingest = new TriggerIngest({
       nc: this.#nc,
       ...(this.#options.ingestNc ? { sourceNc: this.#options.ingestNc } : {}),

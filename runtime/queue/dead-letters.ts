@@ -77,6 +77,7 @@ const ADVISORY = (stream: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES
  */
 export class MaxDeliveriesSweeper {
   readonly #subscriptions: Subscription[];
+  readonly #onSwept: (dead: DeadMessage, why: DeathCertificate) => Promise<void>;
   swept = 0;
 
   constructor(
@@ -85,7 +86,10 @@ export class MaxDeliveriesSweeper {
     jsm: JetStreamManager,
     functionOf: (consumer: string) => string | null,
     log: Logger,
+    /** Told of each message it moved (the async side fails the invocation's status). */
+    onSwept: (dead: DeadMessage, why: DeathCertificate) => Promise<void> = async () => {},
   ) {
+    this.#onSwept = onSwept;
     this.#subscriptions = SWEPT_STREAMS.map((stream) =>
       nc.subscribe(ADVISORY(stream), {
         queue: "hearth-dead-letters",
@@ -111,22 +115,21 @@ export class MaxDeliveriesSweeper {
     if (!fn) return;
     const stored = await jsm.streams.getMessage(advisory.stream, { seq: advisory.stream_seq }).catch(() => null);
     if (!stored) return; // a runner dead-lettered (and removed) it meanwhile
-    await deadLetter(
-      js,
-      {
-        subject: stored.subject,
-        data: stored.data,
-        headers: stored.header,
-        stream: advisory.stream,
-        seq: advisory.stream_seq,
-      },
-      {
-        fn,
-        code: "ERR_EXECUTOR_LOST",
-        message: `Delivered ${advisory.deliveries} times without finishing (its executor died each time?)`,
-        attempts: advisory.deliveries,
-      },
-    );
+    const dead: DeadMessage = {
+      subject: stored.subject,
+      data: stored.data,
+      headers: stored.header,
+      stream: advisory.stream,
+      seq: advisory.stream_seq,
+    };
+    const why: DeathCertificate = {
+      fn,
+      code: "ERR_EXECUTOR_LOST",
+      message: `Delivered ${advisory.deliveries} times without finishing (its executor died each time?)`,
+      attempts: advisory.deliveries,
+    };
+    await deadLetter(js, dead, why);
+    await this.#onSwept(dead, why);
     await jsm.streams.deleteMessage(advisory.stream, advisory.stream_seq, false).catch(() => {});
     this.swept++;
     log.warn({ fn, stream: advisory.stream, seq: advisory.stream_seq }, "message past MaxDeliver dead-lettered");

@@ -66,6 +66,11 @@ export class ExecutorClient {
     this.#mux.fail("executor-lost", executor);
   }
 
+  /** The NATS connection dropped: replies in flight will not come; fail them now (they may have run). */
+  disconnected(): void {
+    this.#mux.fail("disconnected");
+  }
+
   close(): void {
     this.#mux.close();
   }

@@ -122,8 +122,11 @@ export class PullLoop {
             await this.#freed.promise;
             continue;
           }
-          this.#pull = await consumer.fetch({ max_messages: free, expires: PULL_EXPIRES_MS });
-          for await (const msg of this.#pull) this.#hold(msg);
+          const pull = await consumer.fetch({ max_messages: free, expires: PULL_EXPIRES_MS });
+          this.#pull = pull;
+          // Stopped while the pull was being set up: stop it too, or it would keep taking messages.
+          if (!this.#running) pull.stop();
+          for await (const msg of pull) this.#hold(msg);
           this.#pull = null;
           failures = 0;
         }
@@ -137,6 +140,13 @@ export class PullLoop {
     }
   }
 
+  /** Capacity may have changed (a pool came or grew): look again instead of waiting for a message to finish. */
+  wake(): void {
+    const freed = this.#freed;
+    this.#freed = Promise.withResolvers();
+    freed.resolve();
+  }
+
   #hold(msg: JsMsg): void {
     this.#held++;
     const finished: Promise<void> = this.#options
@@ -147,9 +157,7 @@ export class PullLoop {
       .finally(() => {
         this.#held--;
         this.#finished.delete(finished);
-        const freed = this.#freed;
-        this.#freed = Promise.withResolvers();
-        freed.resolve();
+        this.wake();
       });
     this.#finished.add(finished);
   }

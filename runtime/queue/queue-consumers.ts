@@ -1,6 +1,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  ASYNC_HEADERS,
   ASYNC_SUBJECTS,
   type AsyncStore,
   CONSUMERS,
@@ -12,7 +13,7 @@ import {
 import { AsyncInvocationRunner, type HostedTarget, type RetryTiming } from "./async-invocations.ts";
 import { Batcher } from "./batcher.ts";
 import type { CallbackSender } from "./callbacks.ts";
-import { MaxDeliveriesSweeper } from "./dead-letters.ts";
+import { type DeadMessage, type DeathCertificate, MaxDeliveriesSweeper } from "./dead-letters.ts";
 import { ExecutorClient } from "./executor-client.ts";
 import { type ConsumerSpec, PullLoop } from "./pull-loop.ts";
 import { TriggerRunner } from "./trigger-runner.ts";
@@ -36,7 +37,9 @@ export interface QueueConsumersOptions {
  * redeliveries that were not attempts (a pool unloaded as the message arrived, a worker restart).
  * Past them JetStream stops delivering, and the sweeper dead-letters.
  */
-const EXTRA_DELIVERIES = 5;
+const EXTRA_DELIVERIES = 20;
+/** How long a loop outlives its function's absence from this node (an executor restart takes ~0.1–1 s). */
+const ORPHAN_GRACE_MS = 10_000;
 /** Async messages unacked at once per function over the cluster. */
 const MAX_ACK_PENDING = 1_000;
 
@@ -85,7 +88,7 @@ export class QueueConsumers {
   readonly #asyncRunner: AsyncInvocationRunner;
   readonly #triggerRunner: TriggerRunner;
   readonly #sweeper: MaxDeliveriesSweeper;
-  readonly #loops = new Map<string, { loop: PullLoop; shape: string }>();
+  readonly #loops = new Map<string, { loop: PullLoop; shape: string; orphanedAt: number | null }>();
   /** What each loop reads when it takes a message: the latest target and trigger, not those of its start. */
   #hosted: ReadonlyMap<string, HostedFunction> = new Map();
   #triggers: ReadonlyMap<string, TriggerRecord> = new Map();
@@ -109,7 +112,24 @@ export class QueueConsumers {
       options.store.jsm,
       (consumer) => this.#functionOfConsumer(consumer),
       options.log,
+      (dead, why) => this.#recordSwept(dead, why),
     );
+  }
+
+  /** An async invocation dead-lettered by the sweeper is failed in its status too. */
+  async #recordSwept(dead: DeadMessage, why: DeathCertificate): Promise<void> {
+    const id = dead.headers?.get(ASYNC_HEADERS.id);
+    if (dead.stream !== STREAMS.async || !id) return;
+    const { status } = await this.#options.store.readStatus(id);
+    if (!status) return;
+    await this.#options.store.advanceStatus({
+      ...status,
+      state: "failed",
+      error: { code: why.code, message: why.message },
+      deadLettered: true,
+      retryAt: undefined,
+      finishedAt: new Date().toISOString(),
+    });
   }
 
   #functionOfConsumer(consumer: string): string | null {
@@ -145,15 +165,32 @@ export class QueueConsumers {
         plans.set(`trigger ${trigger.id} ${stream}`, this.#triggerPlan(trigger, stream, subject));
       }
     }
+    const now = Date.now();
     for (const [key, running] of this.#loops) {
-      if (plans.get(key)?.shape === running.shape) continue;
+      const plan = plans.get(key);
+      if (plan?.shape === running.shape) {
+        running.orphanedAt = null;
+        continue;
+      }
+      // A function gone for a moment (its executor died and is being replaced) keeps its loop, with
+      // no capacity: stopping and restarting pulls leaves stray pull requests on the server, and
+      // nats-server 2.9 can then hand one message to two pulls (nats-server#5305, fixed in 2.10.14).
+      if (!plan && now - (running.orphanedAt ??= now) < ORPHAN_GRACE_MS) continue;
       this.#loops.delete(key);
       void running.loop.stop();
     }
     for (const [key, plan] of plans) {
-      if (this.#loops.has(key)) continue;
+      const running = this.#loops.get(key);
+      if (running) {
+        running.loop.wake();
+        continue;
+      }
       const { js, jsm } = this.#options.store;
-      this.#loops.set(key, { shape: plan.shape, loop: new PullLoop({ js, jsm, ...plan, log: this.#options.log }) });
+      this.#loops.set(key, {
+        shape: plan.shape,
+        orphanedAt: null,
+        loop: new PullLoop({ js, jsm, ...plan, log: this.#options.log }),
+      });
     }
   }
 
@@ -170,11 +207,7 @@ export class QueueConsumers {
         maxAckPending: MAX_ACK_PENDING,
       },
       capacity: () => hosted()?.capacity ?? 0,
-      take: async (msg) => {
-        const target = hosted();
-        if (target) await this.#asyncRunner.run(msg, target);
-        else msg.nak(250); // unloaded since the pull: another node (or this one, later) takes it
-      },
+      take: (msg) => this.#asyncRunner.run(msg, hosted),
       shape: String(retries),
     };
   }
@@ -208,6 +241,11 @@ export class QueueConsumers {
   /** The executor is gone: invocations in flight there fail now (and are retried), not at their timeout. */
   lose(executor: string): void {
     this.#client.lose(executor);
+  }
+
+  /** The NATS connection dropped: what runs on executors fails now (and is retried), not at its timeout. */
+  disconnected(): void {
+    this.#client.disconnected();
   }
 
   /** Stops pulling new messages (the first step of a shutdown); what runs goes on. */
