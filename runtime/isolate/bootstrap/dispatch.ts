@@ -68,9 +68,23 @@ export class InvocationTracker {
     }
   }
 
-  /** Counts one outbound fetch against the current invocation (or, when unknown, against all in flight). */
+  /**
+   * Counts one outbound fetch and returns the count to judge it by. Made where the invocation is
+   * known, it is that invocation's. Made after an await while several are in flight, it is counted
+   * against each of them and judged by the lowest count: it is refused only once every candidate is
+   * over its limit, and each candidate's count still ends with it. (One shared bucket for such
+   * fetches, reset only when the isolate went idle, refused concurrent invocations' first fetches
+   * under steady load.) With none in flight, it is work after the responses, counted on its own.
+   */
   chargeFetch(): number {
     const id = this.current();
+    if (id !== null || this.#inFlight.size === 0) return this.#charge(id);
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const candidate of this.#inFlight) lowest = Math.min(lowest, this.#charge(candidate));
+    return lowest;
+  }
+
+  #charge(id: string | null): number {
     const count = (this.#fetches.get(id) ?? 0) + 1;
     this.#fetches.set(id, count);
     return count;
