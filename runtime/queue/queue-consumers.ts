@@ -175,7 +175,10 @@ export class QueueConsumers {
       // A function gone for a moment (its executor died and is being replaced) keeps its loop, with
       // no capacity: stopping and restarting pulls leaves stray pull requests on the server, and
       // nats-server 2.9 can then hand one message to two pulls (nats-server#5305, fixed in 2.10.14).
-      if (!plan && now - (running.orphanedAt ??= now) < ORPHAN_GRACE_MS) continue;
+      if (!plan) {
+        running.orphanedAt ??= now;
+        if (now - running.orphanedAt < ORPHAN_GRACE_MS) continue;
+      }
       this.#loops.delete(key);
       void running.loop.stop();
     }
