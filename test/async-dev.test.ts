@@ -1,9 +1,8 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HearthClient, type InvocationView } from "../sdk/index.ts";
 import { type DevCluster, runCli, startDevCluster } from "./support/cli.ts";
+import { type Sink, startSink } from "./support/sink.ts";
 
 /**
  * Async invocations, dead letters and a RabbitMQ trigger through `hearth dev`: real processes, each
@@ -11,23 +10,10 @@ import { type DevCluster, runCli, startDevCluster } from "./support/cli.ts";
  */
 let cluster: DevCluster;
 let hearth: HearthClient;
-let sink: Server;
-let sinkUrl: string;
-const posted: string[] = [];
+let sink: Sink;
 
 beforeAll(async () => {
-  sink = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => {
-      body += chunk;
-    });
-    req.on("end", () => {
-      posted.push(body);
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
-  sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  sink = await startSink();
   cluster = await startDevCluster({
     HEARTH_EGRESS_ALLOW: "127.0.0.1",
     HEARTH_ASYNC_RETRY_BASE_MS: "50",
@@ -38,7 +24,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stop();
-  sink?.close();
+  await sink?.close();
 });
 
 async function settled(id: string): Promise<InvocationView> {
@@ -98,14 +84,15 @@ describe("async invocations under hearth dev", () => {
     try {
       await hearth.deploy("consumer", {
         code: `export default { async queue(batch) {
-          for (const m of batch.messages) await fetch(${JSON.stringify(sinkUrl)}, { method: "POST", body: String(m.body) });
+          for (const m of batch.messages) await fetch(${JSON.stringify(`${sink.url}/posted`)}, { method: "POST", body: String(m.body) });
         } };`,
       });
       await hearth.addTrigger("consumer", { source: `amqp://guest:guest@127.0.0.1:5672/${queue}` });
       for (const word of ["one", "two", "three"]) channel.sendToQueue(queue, Buffer.from(word));
       const deadline = Date.now() + 20_000;
-      while (posted.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect([...posted].sort()).toEqual(["one", "three", "two"]);
+      while (sink.bodies("posted").length < 3 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(sink.bodies("posted").sort()).toEqual(["one", "three", "two"]);
     } finally {
       await channel.deleteQueue(queue);
       await connection.close();

@@ -9,16 +9,8 @@ import {
   STREAMS,
 } from "../protocol/index.ts";
 import type { Worker } from "../runtime/index.ts";
-import {
-  concurrentRuns,
-  deadLettersOf,
-  type FaultSink,
-  isAlive,
-  percentile,
-  startFaultSink,
-  until,
-} from "./support/fault-sink.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
+import { concurrentRuns, deadLettersOf, isAlive, percentile, type Sink, startSink, until } from "./support/sink.ts";
 
 /**
  * Async invocations under faults, on a real nats-server, scheduler, worker and executor processes:
@@ -30,10 +22,10 @@ import { type InProcessCluster, startInProcessCluster } from "./support/in-proce
 const ACK_WAIT_MS = 1_500;
 let cluster: InProcessCluster;
 let store: AsyncStore;
-let sink: FaultSink;
+let sink: Sink;
 
 beforeAll(async () => {
-  sink = await startFaultSink();
+  sink = await startSink();
   cluster = await startInProcessCluster({
     worker: {
       ackWaitMs: ACK_WAIT_MS,

@@ -1,11 +1,10 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HearthClient } from "../sdk/index.ts";
 import { type DevCluster, startDevCluster } from "./support/cli.ts";
+import { type Sink, startSink } from "./support/sink.ts";
 
 /**
  * `nats://` and `jetstream://` triggers under `hearth dev`, fed the way an application feeds them:
@@ -16,23 +15,10 @@ import { type DevCluster, startDevCluster } from "./support/cli.ts";
 let cluster: DevCluster;
 let hearth: HearthClient;
 let app: NatsConnection;
-let sink: Server;
-let sinkUrl: string;
-const posted: string[] = [];
+let sink: Sink;
 
 beforeAll(async () => {
-  sink = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => {
-      body += chunk;
-    });
-    req.on("end", () => {
-      posted.push(body);
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
-  sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  sink = await startSink();
   cluster = await startDevCluster({ HEARTH_EGRESS_ALLOW: "127.0.0.1" });
   hearth = new HearthClient({ url: cluster.url, token: cluster.token });
   // nats.js 3 ignores credentials in a URL: an application hands them over as user and pass.
@@ -44,7 +30,7 @@ beforeAll(async () => {
   });
   await hearth.deploy("consumer", {
     code: `export default { async queue(batch) {
-      for (const m of batch.messages) await fetch(${JSON.stringify(sinkUrl)}, { method: "POST", body: String(m.body) });
+      for (const m of batch.messages) await fetch(${JSON.stringify(`${sink.url}/posted`)}, { method: "POST", body: String(m.body) });
     } };`,
   });
 }, 45_000);
@@ -52,14 +38,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await cluster?.stop();
-  sink?.close();
+  await sink?.close();
 });
 
 /** Waits until the sink received `body`; fails after `timeoutMs` with the cluster's output. */
 async function received(body: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!posted.includes(body)) {
-    if (Date.now() > deadline) throw new Error(`the sink never got ${body}; it got ${posted}\n${cluster.output()}`);
+  while (!sink.bodies("posted").includes(body)) {
+    if (Date.now() > deadline)
+      throw new Error(`the sink never got ${body}; it got ${sink.bodies("posted")}\n${cluster.output()}`);
     await sleep(50);
   }
 }
@@ -75,7 +62,7 @@ describe("event triggers fed through the app identity under hearth dev", () => {
     // Core NATS keeps nothing for a subject no worker reads yet (the worker subscribes once it sees
     // the trigger): publish until one arrives, then one more that must arrive too.
     const deadline = Date.now() + 15_000;
-    for (let i = 0; !posted.some((body) => body.startsWith("created-")); i++) {
+    for (let i = 0; !sink.bodies("posted").some((body) => body.startsWith("created-")); i++) {
       if (Date.now() > deadline) throw new Error(`no nats:// message arrived\n${cluster.output()}`);
       app.publish("orders.created", `created-${i}`);
       await sleep(200);

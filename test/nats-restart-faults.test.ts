@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncStore, CONSUMERS, type InvocationStatus, STREAMS } from "../protocol/index.ts";
-import { type FaultSink, percentile, startFaultSink, until } from "./support/fault-sink.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
+import { percentile, type Sink, startSink, until } from "./support/sink.ts";
 
 /**
  * nats-server killed (kill -9) and restarted on its port and file-backed JetStream folder while
@@ -10,10 +10,10 @@ import { type InProcessCluster, startInProcessCluster } from "./support/in-proce
  */
 let cluster: InProcessCluster;
 let store: AsyncStore;
-let sink: FaultSink;
+let sink: Sink;
 
 beforeAll(async () => {
-  sink = await startFaultSink();
+  sink = await startSink();
   cluster = await startInProcessCluster({
     worker: {
       ackWaitMs: 1_500,

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTrigger } from "../gateway/triggers-api.ts";
 import { CONSUMERS, FunctionStore, STREAMS, TriggerStore } from "../protocol/index.ts";
 import type { Worker } from "../runtime/index.ts";
-import { concurrentRuns, deadLettersOf, type FaultSink, isAlive, startFaultSink, until } from "./support/fault-sink.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
+import { concurrentRuns, deadLettersOf, isAlive, type Sink, startSink, until } from "./support/sink.ts";
 
 /**
  * A jetstream:// trigger whose executor is killed (kill -9) in the middle of its batches, on a real
@@ -14,10 +14,10 @@ import { type InProcessCluster, startInProcessCluster } from "./support/in-proce
 const ACK_WAIT_MS = 1_500;
 let cluster: InProcessCluster;
 let jsm: JetStreamManager;
-let sink: FaultSink;
+let sink: Sink;
 
 beforeAll(async () => {
-  sink = await startFaultSink();
+  sink = await startSink();
   cluster = await startInProcessCluster({
     worker: {
       ackWaitMs: ACK_WAIT_MS,

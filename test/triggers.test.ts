@@ -1,5 +1,3 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import amqp from "amqplib";
 import mqtt from "mqtt";
@@ -16,6 +14,7 @@ import {
   TriggerStore,
 } from "../protocol/index.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
+import { type Sink, startSink } from "./support/sink.ts";
 
 /**
  * Event triggers end to end on real processes and brokers: sources (a JetStream stream, core NATS,
@@ -24,25 +23,13 @@ import { type InProcessCluster, startInProcessCluster } from "./support/in-proce
  */
 let cluster: InProcessCluster;
 let triggers: TriggerStore;
-let sink: Server;
+/** Functions post what they saw to `<sink>/<function name>`, as JSON. */
+let sink: Sink;
 let sinkUrl: string;
-/** What functions posted, per function. */
-const seen = new Map<string, unknown[]>();
 
 beforeAll(async () => {
-  sink = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => {
-      body += chunk;
-    });
-    req.on("end", () => {
-      const fn = req.url?.slice(1) ?? "";
-      seen.set(fn, [...(seen.get(fn) ?? []), JSON.parse(body)]);
-      res.end("ok");
-    });
-  });
-  await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
-  sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  sink = await startSink();
+  sinkUrl = sink.url;
   cluster = await startInProcessCluster({
     scheduler: { cronSeconds: true },
     worker: {
@@ -56,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.close();
-  sink?.close();
+  await sink?.close();
 });
 
 /** A function whose queue() posts each batch's bodies to the sink; a body "poison" is always retried. */
@@ -102,8 +89,13 @@ async function until<T>(what: () => T | undefined | Promise<T | undefined>, time
   }
 }
 
+/** What `fn` posted, parsed. */
+function seen(fn: string): unknown[] {
+  return sink.bodies(fn).map((body) => JSON.parse(body) as unknown);
+}
+
 function bodiesOf(fn: string): unknown[] {
-  return (seen.get(fn) ?? []).flatMap((batch) => (batch as { bodies: unknown[] }).bodies);
+  return seen(fn).flatMap((batch) => (batch as { bodies: unknown[] }).bodies);
 }
 
 describe("event triggers", () => {
@@ -128,7 +120,7 @@ describe("event triggers", () => {
     expect(bodies.map((b) => (b as { order: number }).order).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 20 }, (_, i) => i),
     );
-    const batches = seen.get("on-orders") as { queue: string; bodies: unknown[] }[];
+    const batches = seen("on-orders") as { queue: string; bodies: unknown[] }[];
     expect(Math.max(...batches.map((b) => b.bodies.length))).toBeLessThanOrEqual(5);
     expect(batches[0]?.queue).toBe("ORDERS/orders.new");
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -211,7 +203,7 @@ describe("event triggers", () => {
       };`,
     });
     await addTrigger("on-tick", { kind: "cron", expression: "* * * * * *" });
-    const ticks = await until(() => ((seen.get("on-tick")?.length ?? 0) >= 3 ? seen.get("on-tick") : undefined));
+    const ticks = await until(() => (seen("on-tick").length >= 3 ? seen("on-tick") : undefined));
     const times = (ticks as { scheduledTime: number; cron: string; type: string }[]).map((t) => t.scheduledTime);
     expect(new Set(times).size).toBe(times.length); // each tick once
     for (const t of times) expect(t % 1000).toBe(0);

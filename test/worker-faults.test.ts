@@ -2,9 +2,9 @@ import { nuid } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncStore, CONSUMERS, type InvocationStatus, STREAMS } from "../protocol/index.ts";
 import { type ComponentProcess, spawnComponent } from "./support/components.ts";
-import { concurrentRuns, type FaultSink, isAlive, startFaultSink, until } from "./support/fault-sink.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
 import { processTree } from "./support/proc.ts";
+import { concurrentRuns, isAlive, type Sink, startSink, until } from "./support/sink.ts";
 
 /**
  * kill -9 of a worker process in the middle of a batch of async invocations: a real `hearth worker`
@@ -14,11 +14,11 @@ import { processTree } from "./support/proc.ts";
 const ACK_WAIT_MS = 1_500;
 let cluster: InProcessCluster;
 let store: AsyncStore;
-let sink: FaultSink;
+let sink: Sink;
 let victim: ComponentProcess | null = null;
 
 beforeAll(async () => {
-  sink = await startFaultSink();
+  sink = await startSink();
   cluster = await startInProcessCluster({ worker: false });
   store = await AsyncStore.open(cluster.nc);
   victim = spawnComponent("worker", {

@@ -14,22 +14,24 @@ export interface SinkReport {
 
 /**
  * A local HTTP server functions report to (`POST /<phase>?<tag>` with the message's key as the body,
- * or several keys one per line), so a fault test counts what ran, and how often, from outside the
- * processes it kills. Executors reach it only with HEARTH_EGRESS_ALLOW=127.0.0.1 in their environment.
+ * or several keys one per line), so a test sees what ran, and how often, from outside the processes
+ * (a fault test counts runs across the executors it kills). Executors reach it only with HEARTH_EGRESS_ALLOW=127.0.0.1 in their environment.
  */
-export interface FaultSink {
+export interface Sink {
   readonly url: string;
   readonly reports: SinkReport[];
   /** Keys reported in `phase`, each once. */
   keys(phase: string): Set<string>;
   /** How many times each key was reported in `phase`. */
   counts(phase: string): Map<string, number>;
+  /** The keys reported in `phase`, in arrival order, repeats kept. */
+  bodies(phase: string): string[];
   /** Reports in `phase` beyond the first of each key. */
   duplicates(phase: string): number;
   close(): Promise<void>;
 }
 
-export async function startFaultSink(): Promise<FaultSink> {
+export async function startSink(): Promise<Sink> {
   const reports: SinkReport[] = [];
   const server: Server = createServer((req, res) => {
     let body = "";
@@ -55,6 +57,7 @@ export async function startFaultSink(): Promise<FaultSink> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     reports,
     keys: (phase) => new Set(counts(phase).keys()),
+    bodies: (phase) => reports.filter((r) => r.phase === phase).map((r) => r.key),
     counts,
     duplicates: (phase) => [...counts(phase).values()].reduce((sum, n) => sum + n - 1, 0),
     close: () =>
@@ -124,7 +127,7 @@ export function isAlive(pid: number): boolean {
  * executor, so a message run twice in one isolate was run again without any process dying: two
  * deliveries at once, or a rerun of a finished one.
  */
-export function concurrentRuns(sink: FaultSink, phase: string): string[] {
+export function concurrentRuns(sink: Sink, phase: string): string[] {
   const seen = new Map<string, number>();
   for (const r of sink.reports) {
     if (r.phase !== phase || !r.tag) continue;
