@@ -15,9 +15,9 @@ import {
   type StoredResponse,
 } from "./async.ts";
 import { ensureAsyncStreams } from "./async-streams.ts";
-import { DurablePublisher, JetStreamPublishError, WRONG_LAST_SEQUENCE } from "./durable-publisher.ts";
 import { HearthError } from "./errors.ts";
 import type { ResponseHead } from "./invocation.ts";
+import { JetStreamMux, JetStreamPublishError, WRONG_LAST_SEQUENCE } from "./jetstream-mux.ts";
 
 /** An invocation as the gateway accepts it. */
 export interface AsyncSubmission {
@@ -50,7 +50,7 @@ export class AsyncStore {
   readonly #claims: KV;
   readonly #results: ObjectStore;
   /** The hot writes (submits, status updates) go through the request multiplexer. */
-  readonly #publisher: DurablePublisher;
+  readonly #publisher: JetStreamMux;
 
   private constructor(
     js: JetStreamClient,
@@ -58,7 +58,7 @@ export class AsyncStore {
     statuses: KV,
     claims: KV,
     results: ObjectStore,
-    publisher: DurablePublisher,
+    publisher: JetStreamMux,
   ) {
     this.js = js;
     this.jsm = jsm;
@@ -78,7 +78,7 @@ export class AsyncStore {
       kvm.create(ASYNC_BUCKETS.idempotency, { history: 1, ttl: IDEMPOTENCY_TTL_MS }),
       new Objm(nc).create(ASYNC_BUCKETS.results, { ttl: nanos(RESULT_RETENTION_MS) }),
     ]);
-    return new AsyncStore(jetstream(nc), jsm, statuses, claims, results, new DurablePublisher(nc));
+    return new AsyncStore(jetstream(nc), jsm, statuses, claims, results, new JetStreamMux(nc));
   }
 
   /**
@@ -121,10 +121,13 @@ export class AsyncStore {
   /** The status with its KV revision (0 when there is none), for {@link writeStatusIf}. */
   async readStatus(id: string): Promise<{ status: InvocationStatus | null; revision: number }> {
     if (!isStatusKey(id)) return { status: null, revision: 0 };
-    const entry = await this.#statuses.get(id);
-    return entry?.operation === "PUT"
-      ? { status: entry.json<InvocationStatus>(), revision: entry.revision }
-      : { status: null, revision: entry?.revision ?? 0 };
+    // A direct get through the multiplexer: every run reads its status once (kv.get costs more).
+    const last = await this.#publisher.lastOf(`KV_${ASYNC_BUCKETS.invocations}`, statusSubject(id));
+    if (!last) return { status: null, revision: 0 };
+    const deleted = last.headers?.get("KV-Operation"); // DEL or PURGE markers
+    return deleted
+      ? { status: null, revision: last.seq }
+      : { status: JSON.parse(new TextDecoder().decode(last.data)) as InvocationStatus, revision: last.seq };
   }
 
   /** Writes `next` if the status is still at `revision`; false when it changed meanwhile. */
