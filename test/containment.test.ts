@@ -47,11 +47,14 @@ describe("hostile functions next to a healthy one under steady load", () => {
   );
 
   it.each(POST_RESPONSE_SPINNERS.map((c) => [c.name, c] as const))(
-    "%s: answers, then its executors use under 0.1 CPU-s more over the next 3 s than after a quiet call",
+    "%s: answers, then its executors use under 0.15 CPU-s more over the next 3 s than after a quiet call",
     async (_, spinner) => {
       const control = await executorCpuAfterOneCall(cluster, spinner.control, 3_000);
       const spinning = await executorCpuAfterOneCall(cluster, spinner.code, 3_000);
-      expect(spinning - control).toBeLessThan(0.1);
+      // Its work after the response is cut at its 50 ms budget; an unbounded spinner would use ~3 CPU-s.
+      // Alone this measures 0.05–0.06; /proc counts in 10 ms ticks, and under the whole suite on a slow
+      // day it reached exactly 0.10 once, so the bound leaves room for that, still 20× under unbounded.
+      expect(spinning - control).toBeLessThan(0.15);
     },
   );
 });
