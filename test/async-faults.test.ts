@@ -10,7 +10,16 @@ import {
 } from "../protocol/index.ts";
 import type { Worker } from "../runtime/index.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
-import { concurrentRuns, deadLettersOf, isAlive, percentile, type Sink, startSink, until } from "./support/sink.ts";
+import {
+  concurrentRuns,
+  deadLettersOf,
+  isAlive,
+  percentile,
+  QUICK_QUEUES,
+  type Sink,
+  startSink,
+  until,
+} from "./support/sink.ts";
 
 /**
  * Async invocations under faults, on a real nats-server, scheduler, worker and executor processes:
@@ -19,7 +28,6 @@ import { concurrentRuns, deadLettersOf, isAlive, percentile, type Sink, startSin
  * to a local HTTP sink, so what ran (and how often) is counted from outside the killed processes.
  * Windows are short (ack wait 1.5 s, retries within 50–200 ms) so the file runs in well under a minute.
  */
-const ACK_WAIT_MS = 1_500;
 let cluster: InProcessCluster;
 let store: AsyncStore;
 let sink: Sink;
@@ -27,11 +35,7 @@ let sink: Sink;
 beforeAll(async () => {
   sink = await startSink();
   cluster = await startInProcessCluster({
-    worker: {
-      ackWaitMs: ACK_WAIT_MS,
-      retry: { baseMs: 50, capMs: 200 },
-      executorEnv: { HEARTH_EGRESS_ALLOW: "127.0.0.1" },
-    },
+    worker: QUICK_QUEUES,
   });
   store = await AsyncStore.open(cluster.nc);
 });

@@ -4,14 +4,23 @@ import { createTrigger } from "../gateway/triggers-api.ts";
 import { CONSUMERS, FunctionStore, STREAMS, TriggerStore } from "../protocol/index.ts";
 import type { Worker } from "../runtime/index.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
-import { concurrentRuns, deadLettersOf, isAlive, type Sink, startSink, until } from "./support/sink.ts";
+import {
+  concurrentRuns,
+  deadLettersOf,
+  isAlive,
+  QUICK_QUEUES,
+  type Sink,
+  startSink,
+  TEST_ACK_WAIT_MS,
+  until,
+} from "./support/sink.ts";
 
 /**
  * A jetstream:// trigger whose executor is killed (kill -9) in the middle of its batches, on a real
  * nats-server, scheduler, worker and executor processes. `queue()` reports each message it starts and
  * finishes to a local HTTP sink, so what ran, and how often, is counted outside the killed process.
  */
-const ACK_WAIT_MS = 1_500;
+const ACK_WAIT_MS = TEST_ACK_WAIT_MS;
 let cluster: InProcessCluster;
 let jsm: JetStreamManager;
 let sink: Sink;
@@ -19,11 +28,7 @@ let sink: Sink;
 beforeAll(async () => {
   sink = await startSink();
   cluster = await startInProcessCluster({
-    worker: {
-      ackWaitMs: ACK_WAIT_MS,
-      retry: { baseMs: 50, capMs: 200 },
-      executorEnv: { HEARTH_EGRESS_ALLOW: "127.0.0.1" },
-    },
+    worker: QUICK_QUEUES,
   });
   jsm = await jetstreamManager(cluster.nc);
 });

@@ -136,3 +136,16 @@ export function concurrentRuns(sink: Sink, phase: string): string[] {
   }
   return [...seen].filter(([, n]) => n > 1).map(([id, n]) => `${id} ×${n}`);
 }
+
+/** The ack window of queue tests: short, so a redelivery after a kill comes within the test's time. */
+export const TEST_ACK_WAIT_MS = 1_500;
+
+/**
+ * Worker settings for tests of async invocations and triggers: a short ack window and retry backoff,
+ * and executors allowed to reach a sink on 127.0.0.1.
+ */
+export const QUICK_QUEUES = {
+  ackWaitMs: TEST_ACK_WAIT_MS,
+  retry: { baseMs: 50, capMs: 200 },
+  executorEnv: { HEARTH_EGRESS_ALLOW: "127.0.0.1" },
+} as const;
