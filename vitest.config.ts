@@ -5,7 +5,7 @@ const EXCLUSIVE = "**/*.exclusive.test.ts";
 
 export default defineConfig({
   test: {
-    // Each test file gets its own process: isolated-vm needs --no-node-snapshot (research/isolated-vm.md §0.1).
+    // Each test file gets its own process: isolated-vm needs --no-node-snapshot on Node ≥ 20 (its README).
     pool: "forks",
     execArgv: ["--no-node-snapshot"],
     testTimeout: 30_000,

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: Hearth side by side with bare node:http and workerd in one run (method:
- * ../shared/DESIGN.md "Targets"). Servers are pinned to CPU 1, the load generator (wrk) to CPU 0; CPU
+ * docs/benchmarks.md). Servers are pinned to CPU 1, the load generator (wrk) to CPU 0; CPU
  * µs per request sums every server process. Rounds are interleaved and medians reported.
  *
  * 1. warm hello world: node:http, workerd, Hearth (full path: gateway → NATS → executor isolate)

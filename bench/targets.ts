@@ -16,7 +16,7 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** The workerd release measured in ../shared/research/peers.md. */
+/** The workerd release the peer figures were first measured with (docs/benchmarks.md). */
 const WORKERD_VERSION = "1.20261117.1";
 
 /** Runs a server command pinned to CPU 1 (the load generator gets CPU 0). */

@@ -7,7 +7,7 @@ const MODULE_GLOBAL = "__hearth_module";
 /**
  * Turns an uploaded single-file ES module into the classic script workers run. Validates on the way:
  * it must parse, import nothing, and have a default export. Scripts, not modules, because
- * isolated-vm 7 ignores cached compile data for modules (research/isolated-vm.md §0.5).
+ * isolated-vm 7 ignores cached compile data for modules (checked with isolated-vm 7.0.1: `cachedDataRejected`).
  *
  * @throws HearthError ERR_INVALID_BUNDLE with esbuild's message and file:line:column
  */

@@ -107,7 +107,7 @@ export interface ExecutorProcessOptions {
 /**
  * One executor child process as seen from the supervisor: spawn, await ready, send commands, stop.
  * Executors are processes, not threads, because some V8 out-of-memory paths abort the whole
- * process (research/isolated-vm.md §0.2); a process boundary keeps that from taking the worker.
+ * process (isolated-vm README, `onCatastrophicError`); a process boundary keeps that from taking the worker.
  */
 export class ExecutorProcess {
   /** Functions loaded there (as the heartbeat reports them). */

@@ -11,6 +11,7 @@ import {
   STREAMS,
 } from "../protocol/index.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
+import { deadLettersOf } from "./support/sink.ts";
 
 /**
  * The worker side of async invocations, against a real nats-server, scheduler, worker and executor:
@@ -52,19 +53,6 @@ async function settled(id: string, timeoutMs = 20_000): Promise<InvocationStatus
     if (Date.now() > deadline) throw new Error(`invocation ${id} still ${status?.state} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-}
-
-async function deadLetters(fn: string): Promise<{ headers: Record<string, string>; data: string }[]> {
-  const info = await store.jsm.streams.info(STREAMS.deadLetters, { subjects_filter: ASYNC_SUBJECTS.deadLetter(fn) });
-  const found: { headers: Record<string, string>; data: string }[] = [];
-  for (let seq = info.state.first_seq; seq > 0 && seq <= info.state.last_seq; seq++) {
-    const msg = await store.jsm.streams.getMessage(STREAMS.deadLetters, { seq }).catch(() => null);
-    if (!msg || msg.subject !== ASYNC_SUBJECTS.deadLetter(fn)) continue;
-    const headers: Record<string, string> = {};
-    for (const [name, values] of msg.header) headers[name] = values[0] ?? "";
-    found.push({ headers, data: msg.string() });
-  }
-  return found;
 }
 
 describe("async invocations on the worker", () => {
@@ -121,7 +109,7 @@ describe("async invocations on the worker", () => {
     expect(status).toMatchObject({ state: "failed", attempts: 3, deadLettered: true });
     expect(status.error?.code).toBe("ERR_FUNCTION_STATUS");
     expect(status.response?.status).toBe(503);
-    const letters = await deadLetters("async-poison");
+    const letters = await deadLettersOf(store.jsm, "async-poison");
     expect(letters).toHaveLength(1);
     expect(letters[0]?.data).toBe("payload-1");
     expect(letters[0]?.headers).toMatchObject({

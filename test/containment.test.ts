@@ -60,7 +60,7 @@ describe("hostile functions next to a healthy one under steady load", () => {
 });
 
 /**
- * Out-of-memory cases that V8 cannot survive (research/isolated-vm.md §1): the executor process must
+ * Out-of-memory cases that V8 cannot survive (isolated-vm README, `onCatastrophicError`): the executor process must
  * die (`onCatastrophicError` → abort). Each runs in a fresh cluster whose worker has two executors,
  * the healthy function placed first, so the killer is placed on the other executor.
  */

@@ -14,7 +14,7 @@ import {
   TriggerStore,
 } from "../protocol/index.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
-import { type Sink, startSink } from "./support/sink.ts";
+import { type Sink, startSink, until } from "./support/sink.ts";
 
 /**
  * Event triggers end to end on real processes and brokers: sources (a JetStream stream, core NATS,
@@ -79,16 +79,6 @@ async function addTrigger(
   return trigger;
 }
 
-async function until<T>(what: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await what();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** What `fn` posted, parsed. */
 function seen(fn: string): unknown[] {
   return sink.bodies(fn).map((body) => JSON.parse(body) as unknown);
@@ -116,7 +106,11 @@ describe("event triggers", () => {
     const js = jetstream(cluster.nc);
     for (let i = 0; i < 20; i++) await js.publish("orders.new", JSON.stringify({ order: i }));
     await js.publish("orders.other", JSON.stringify({ order: "not mine" }));
-    const bodies = await until(() => (bodiesOf("on-orders").length >= 20 ? bodiesOf("on-orders") : undefined));
+    const bodies = await until(
+      "20 orders",
+      () => (bodiesOf("on-orders").length >= 20 ? bodiesOf("on-orders") : undefined),
+      15_000,
+    );
     expect(bodies.map((b) => (b as { order: number }).order).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 20 }, (_, i) => i),
     );
@@ -132,13 +126,15 @@ describe("event triggers", () => {
     const trigger = await addTrigger("on-poison", { kind: "nats", subject: "events.poison" }, { retries: 2 });
     await new Promise((resolve) => setTimeout(resolve, 300)); // let the workers subscribe
     for (const body of ["a", "poison", "b"]) cluster.nc.publish("events.poison", body);
-    await until(() => (bodiesOf("on-poison").length >= 2 ? true : undefined));
+    await until("a and b", () => (bodiesOf("on-poison").length >= 2 ? true : undefined), 15_000);
     const jsm = await jetstreamManager(cluster.nc);
     const letter = await until(
+      "the poison's dead letter",
       async () =>
         (await jsm.streams
           .getMessage(STREAMS.deadLetters, { last_by_subj: ASYNC_SUBJECTS.deadLetter("on-poison") })
           .catch(() => null)) ?? undefined,
+      15_000,
     );
     expect(letter.string()).toBe("poison");
     expect(letter.header.get(ASYNC_HEADERS.trigger)).toBe(trigger.id);
@@ -160,7 +156,11 @@ describe("event triggers", () => {
           contentType: "application/json",
           messageId: `m${i}`,
         });
-      const bodies = await until(() => (bodiesOf("on-rabbit").length >= 10 ? bodiesOf("on-rabbit") : undefined));
+      const bodies = await until(
+        "10 RabbitMQ messages",
+        () => (bodiesOf("on-rabbit").length >= 10 ? bodiesOf("on-rabbit") : undefined),
+        15_000,
+      );
       expect(bodies.map((b) => (b as { n: number }).n).sort((a, b) => a - b)).toEqual(
         Array.from({ length: 10 }, (_, i) => i),
       );
@@ -184,7 +184,11 @@ describe("event triggers", () => {
       // The worker's subscription is made as the trigger appears: publish until the first one lands.
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       for (let i = 0; i < 5; i++) await client.publishAsync(topic, `reading ${i}`, { qos: 1 });
-      const bodies = await until(() => (bodiesOf("on-mqtt").length >= 5 ? bodiesOf("on-mqtt") : undefined));
+      const bodies = await until(
+        "5 MQTT messages",
+        () => (bodiesOf("on-mqtt").length >= 5 ? bodiesOf("on-mqtt") : undefined),
+        15_000,
+      );
       expect([...bodies].sort()).toEqual(["reading 0", "reading 1", "reading 2", "reading 3", "reading 4"]);
     } finally {
       await client.endAsync();
@@ -203,7 +207,7 @@ describe("event triggers", () => {
       };`,
     });
     await addTrigger("on-tick", { kind: "cron", expression: "* * * * * *" });
-    const ticks = await until(() => (seen("on-tick").length >= 3 ? seen("on-tick") : undefined));
+    const ticks = await until("3 ticks", () => (seen("on-tick").length >= 3 ? seen("on-tick") : undefined), 15_000);
     const times = (ticks as { scheduledTime: number; cron: string; type: string }[]).map((t) => t.scheduledTime);
     expect(new Set(times).size).toBe(times.length); // each tick once
     for (const t of times) expect(t % 1000).toBe(0);

@@ -50,7 +50,7 @@ interface Entry {
 
 /**
  * Enforces CPU time per invocation from the host: isolated-vm's `timeout` covers only the
- * synchronous part of a call (research/isolated-vm.md §0.3), so one timer reads every watched
+ * synchronous part of a call (isolated-vm README, `timeout`; reproduced in function-isolate.test.ts), so one timer reads every watched
  * isolate's CPU and disposes the ones over budget.
  *
  * - **Per isolate, since its last progress.** Calls into one isolate run one at a time, so counting

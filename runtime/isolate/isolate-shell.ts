@@ -20,7 +20,7 @@ export interface ShellDeps {
   readonly bootstrap: Bootstrap;
   readonly cache: CodeCache;
   readonly outbound: OutboundFetch;
-  /** V8 hit a fatal OOM: the process must die (research/isolated-vm.md §0.2). */
+  /** V8 hit a fatal OOM: the process must die (isolated-vm README, `onCatastrophicError`). */
   readonly onCatastrophicError: (message: string) => void;
 }
 

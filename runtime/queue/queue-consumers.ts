@@ -69,7 +69,8 @@ export function triggerConsumerSpec(
 interface LoopPlan {
   readonly spec: ConsumerSpec;
   readonly capacity: () => number;
-  readonly take: (msg: JsMsg) => Promise<void>;
+  /** Builds what the loop does with a message; called only when the loop starts (plans are made every heartbeat). */
+  readonly taker: () => (msg: JsMsg) => Promise<void>;
   /** Settings the loop was built with: a change (batch size, retries) rebuilds it. */
   readonly shape: string;
 }
@@ -192,7 +193,14 @@ export class QueueConsumers {
       this.#loops.set(key, {
         shape: plan.shape,
         orphanedAt: null,
-        loop: new PullLoop({ js, jsm, ...plan, log: this.#options.log }),
+        loop: new PullLoop({
+          js,
+          jsm,
+          spec: plan.spec,
+          capacity: plan.capacity,
+          take: plan.taker(),
+          log: this.#options.log,
+        }),
       });
     }
   }
@@ -210,26 +218,28 @@ export class QueueConsumers {
         maxAckPending: MAX_ACK_PENDING,
       },
       capacity: () => hosted()?.capacity ?? 0,
-      take: (msg) => this.#asyncRunner.run(msg, hosted),
+      taker: () => (msg) => this.#asyncRunner.run(msg, hosted),
       shape: String(retries),
     };
   }
 
   /** A trigger's loop on one stream: batches of its settings, at most its concurrency in flight. */
   #triggerPlan(trigger: TriggerRecord, stream: string, filterSubject: string): LoopPlan {
-    const current = () => this.#triggers.get(trigger.id);
-    const batcher = new Batcher(trigger.batchSize, trigger.batchWaitMs, this.#options.ackWaitMs, async (batch) => {
-      const latest = current();
+    const run = async (batch: JsMsg[]) => {
+      const latest = this.#triggers.get(trigger.id);
       const target = latest && this.#hosted.get(latest.function);
       if (latest && target) await this.#triggerRunner.runBatch(batch, latest, target);
       else for (const msg of batch) msg.nak(250);
-    });
+    };
     return {
       spec: triggerConsumerSpec(trigger, stream, filterSubject, this.#options.ackWaitMs),
       // Batches in flight here: the trigger's concurrency, or what the pool can run if that is less.
       capacity: () =>
         Math.min(trigger.maxConcurrency, this.#hosted.get(trigger.function)?.capacity ?? 0) * trigger.batchSize,
-      take: (msg) => batcher.add(msg),
+      taker: () => {
+        const batcher = new Batcher(trigger.batchSize, trigger.batchWaitMs, this.#options.ackWaitMs, run);
+        return (msg) => batcher.add(msg);
+      },
       shape: JSON.stringify([
         trigger.function,
         trigger.source,

@@ -112,15 +112,7 @@ export async function deadLettersOf(jsm: JetStreamManager, fn: string): Promise<
   return found;
 }
 
-/** True while a process exists (signal 0 probes without sending anything). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from "./cli.ts";
 
 /**
  * Keys reported more than once in `phase` by one isolate (the report's tag). An isolate dies with its
