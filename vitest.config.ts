@@ -17,7 +17,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "main",
-          include: ["test/**/*.test.ts", "{gateway,runtime,scheduler,sdk,protocol}/**/*.test.ts"],
+          include: ["test/**/*.test.ts", "{control,gateway,runtime,scheduler,sdk,protocol}/**/*.test.ts"],
           exclude: [EXCLUSIVE, "**/node_modules/**"],
           sequence: { groupOrder: 0 },
         },

@@ -5,8 +5,7 @@ import {
   isErrorCode,
   type ResponseHead,
 } from "../protocol/index.ts";
-import { unavailableWhileDisconnected } from "./async-invoke.ts";
-import { errorResponse } from "./error-response.ts";
+import { errorResponse, unavailableWhileDisconnected } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "./http-types.ts";
 import { forwardedResponseHeaders } from "./invoke-route.ts";
 

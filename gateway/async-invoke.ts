@@ -11,7 +11,7 @@ import {
   type InvocationState,
   type Logger,
 } from "../protocol/index.ts";
-import { errorResponse } from "./error-response.ts";
+import { unavailableWhileDisconnected } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, headerValue, jsonResponse, originOf } from "./http-types.ts";
 import { bodyOverLimit, requestHeadFor } from "./invoke-route.ts";
 
@@ -45,14 +45,6 @@ export function prefersAsync(headers: HeaderPairs): boolean {
     for (const [preference] of value.matchAll(PREFERENCE)) if (RESPOND_ASYNC.test(preference)) return true;
   }
   return false;
-}
-
-/**
- * The 503 (with Retry-After) to answer while the NATS connection is down, or null: a store call then
- * would wait out its whole timeout. Answered, not thrown, so an outage does not log each request.
- */
-export function unavailableWhileDisconnected(deps: { readonly natsConnected: () => boolean }): HttpResponse | null {
-  return deps.natsConnected() ? null : errorResponse("ERR_UNAVAILABLE", "The gateway cannot reach NATS; retry shortly");
 }
 
 /**

@@ -71,3 +71,11 @@ export function thrownResponse(err: unknown, log: Logger): HttpResponse {
   }
   return errorResponse(code, (err as Error).message);
 }
+
+/**
+ * The 503 (with Retry-After) to answer while the NATS connection is down, or null: a store call then
+ * would wait out its whole timeout. Answered, not thrown, so an outage does not log each request.
+ */
+export function unavailableWhileDisconnected(deps: { readonly natsConnected: () => boolean }): HttpResponse | null {
+  return deps.natsConnected() ? null : errorResponse("ERR_UNAVAILABLE", "The gateway cannot reach NATS; retry shortly");
+}

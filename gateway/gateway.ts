@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { createControlApi } from "../control/index.ts";
 import {
   AsyncStore,
   FunctionStore,
@@ -116,16 +117,24 @@ export class Gateway {
       },
     });
     const checkToken = createTokenCheck(this.#options.token);
+    const natsConnected = () => this.#natsConnected && !nc.isClosed();
     this.#handle = createHandler({
       store,
-      triggers,
       routes: this.#routes,
       invoker,
       checkToken,
       readiness: () => this.#readiness(),
-      cluster: { nc, routes: () => this.routes() },
+      control: createControlApi({
+        nc,
+        store,
+        triggers,
+        asyncStore,
+        natsConnected,
+        routes: () => this.routes(),
+        onFunctionChange: (fn, record, revision) => this.#routes.set(fn, record, revision),
+      }),
       asyncStore,
-      natsConnected: () => this.#natsConnected && !nc.isClosed(),
+      natsConnected,
       log: this.#log,
       functionsDomain: this.#functionsDomain,
     });

@@ -1,3 +1,4 @@
+import type { ControlApi } from "../control/index.ts";
 import {
   type FunctionRecord,
   type FunctionStore,
@@ -5,29 +6,24 @@ import {
   HearthError,
   LIMITS,
   type Logger,
-  type TriggerStore,
   validateFunctionName,
 } from "../protocol/index.ts";
 import { handleInvocationApi } from "./async-api.ts";
 import { type AsyncInvokeDeps, acceptAsync, prefersAsync } from "./async-invoke.ts";
-import { type ClusterApiDeps, handleClusterApi } from "./cluster-api.ts";
-import { handleControlApi } from "./control-api.ts";
-import { handleDeadLetterApi } from "./dead-letter-api.ts";
 import { errorResponse, thrownResponse } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "./http-types.ts";
 import { invokeFunction } from "./invoke-route.ts";
 import type { Invoker } from "./invoker.ts";
 import type { RouteTable } from "./route-table.ts";
-import { handleTriggersApi } from "./triggers-api.ts";
 
 export interface HandlerDeps extends AsyncInvokeDeps {
   readonly store: FunctionStore;
-  readonly triggers: TriggerStore;
   readonly routes: RouteTable;
   readonly invoker: Invoker;
   readonly checkToken: (req: { readonly headers: HeaderPairs }) => void;
   readonly readiness: () => { ready: boolean; reasons: string[] };
-  readonly cluster: ClusterApiDeps;
+  /** The control plane's routes under /v1/ (control/), asked after the invocation-status routes. */
+  readonly control: ControlApi;
   readonly log: Logger;
   /**
    * Host-based routing: with `.fn.example` (see parseFunctionsDomain), a request for Host
@@ -96,20 +92,9 @@ export function createHandler(deps: HandlerDeps): (req: HttpRequest) => Promise<
       }
       if (path === "/v1" || path.startsWith("/v1/")) {
         deps.checkToken(req);
-        return (
-          (await handleClusterApi(req, path, deps.cluster)) ??
-          (await handleInvocationApi(req, path, deps)) ??
-          (await handleDeadLetterApi(req, path, deps)) ??
-          (await handleTriggersApi(req, path, {
-            functions: deps.store,
-            triggers: deps.triggers,
-            jsm: deps.asyncStore.jsm,
-          })) ??
-          (await handleControlApi(req, path, {
-            store: deps.store,
-            onChange: (fn, record, revision) => deps.routes.set(fn, record, revision),
-          }))
-        );
+        const answer = (await handleInvocationApi(req, path, deps)) ?? (await deps.control(req, path));
+        if (answer) return answer;
+        throw new HearthError("ERR_NOT_FOUND", `No route ${path}`);
       }
       throw new HearthError("ERR_NOT_FOUND", `No route ${path}; functions are under /fn/<name>`);
     } catch (err) {

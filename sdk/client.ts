@@ -1,5 +1,6 @@
 import { type Dispatcher, request } from "undici";
-import type { AsyncAccepted, DeadLetterPage, DeadLetterView, InvocationView, ResponseView } from "../gateway/index.ts";
+import type { DeadLetterPage, DeadLetterView } from "../control/index.ts";
+import type { AsyncAccepted, InvocationView, ResponseView } from "../gateway/index.ts";
 import type { AsyncPolicy, ClusterStatusWithRoutes, FunctionInfo } from "../protocol/index.ts";
 
 export type {

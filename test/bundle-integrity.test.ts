@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Objm } from "@nats-io/obj";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { prepareBundle } from "../gateway/index.ts";
+import { prepareBundle } from "../control/index.ts";
 import { BUCKETS, SUBJECTS } from "../protocol/index.ts";
 import { bodyText, get, type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";
 

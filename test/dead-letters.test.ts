@@ -1,7 +1,8 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DeadLetterView, HttpRequest, HttpResponse } from "../gateway/index.ts";
+import type { DeadLetterView } from "../control/index.ts";
+import type { HttpRequest, HttpResponse } from "../gateway/index.ts";
 import { ASYNC_HEADERS, ASYNC_SUBJECTS, AsyncStore, type InvocationStatus, STREAMS } from "../protocol/index.ts";
 import { runCli } from "./support/cli.ts";
 import { bodyText, type InProcessCluster, startInProcessCluster, TEST_TOKEN } from "./support/in-process.ts";

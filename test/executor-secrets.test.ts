@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { prepareBundle } from "../gateway/index.ts";
+import { prepareBundle } from "../control/index.ts";
 import {
   type FunctionRecord,
   FunctionStore,

@@ -1,7 +1,7 @@
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection, nuid } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { prepareBundle } from "../gateway/index.ts";
+import { prepareBundle } from "../control/index.ts";
 import {
   BUCKETS,
   decodeReply,

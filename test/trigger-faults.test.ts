@@ -1,6 +1,6 @@
 import { type JetStreamManager, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTrigger } from "../gateway/triggers-api.ts";
+import { createTrigger } from "../control/index.ts";
 import { CONSUMERS, FunctionStore, STREAMS, TriggerStore } from "../protocol/index.ts";
 import type { Worker } from "../runtime/index.ts";
 import { type InProcessCluster, startInProcessCluster } from "./support/in-process.ts";

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats
 import amqp from "amqplib";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTrigger } from "../gateway/triggers-api.ts";
+import { createTrigger } from "../control/index.ts";
 import {
   ASYNC_HEADERS,
   ASYNC_SUBJECTS,

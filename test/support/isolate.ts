@@ -1,5 +1,5 @@
 import { afterEach } from "vitest";
-import { prepareBundle } from "../../gateway/index.ts";
+import { prepareBundle } from "../../control/index.ts";
 import {
   type Bootstrap,
   CodeCache,

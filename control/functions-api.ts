@@ -1,4 +1,12 @@
 import {
+  type HttpRequest,
+  type HttpResponse,
+  jsonResponse,
+  originOf,
+  parseJsonBody,
+  safeDecode,
+} from "../gateway/http-types.ts";
+import {
   type FunctionInfo,
   type FunctionRecord,
   FunctionStore,
@@ -6,17 +14,9 @@ import {
   validateFunctionName,
 } from "../protocol/index.ts";
 import { parseDeployRequest } from "./deploy-request.ts";
-import {
-  type HttpRequest,
-  type HttpResponse,
-  jsonResponse,
-  originOf,
-  parseJsonBody,
-  safeDecode,
-} from "./http-types.ts";
 import { prepareBundle } from "./prepare-bundle.ts";
 
-export interface ControlApiDeps {
+export interface FunctionsApiDeps {
   readonly store: FunctionStore;
   /** Called after a successful deploy or removal so the local route cache is current at once. */
   readonly onChange: (name: string, record: FunctionRecord | null, revision: number) => void;
@@ -30,7 +30,11 @@ function summarize(record: FunctionRecord, req: HttpRequest): FunctionInfo {
 }
 
 /** Routes `/v1/functions[...]`. Auth is checked by the caller. */
-export async function handleControlApi(req: HttpRequest, path: string, deps: ControlApiDeps): Promise<HttpResponse> {
+export async function handleFunctionsApi(
+  req: HttpRequest,
+  path: string,
+  deps: FunctionsApiDeps,
+): Promise<HttpResponse> {
   if (path === "/v1/functions") {
     if (req.method !== "GET") throw new HearthError("ERR_METHOD_NOT_ALLOWED", `${req.method} ${path} is not supported`);
     const records = await deps.store.list();

@@ -1,5 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node";
+import { unavailableWhileDisconnected } from "../gateway/error-response.ts";
+import { type HttpRequest, type HttpResponse, jsonResponse, parseJsonBody } from "../gateway/http-types.ts";
 import {
   ASYNC_HEADERS,
   ASYNC_SUBJECTS,
@@ -9,9 +11,12 @@ import {
   STREAMS,
   validateFunctionName,
 } from "../protocol/index.ts";
-import type { AsyncApiDeps } from "./async-api.ts";
-import { unavailableWhileDisconnected } from "./async-invoke.ts";
-import { type HttpRequest, type HttpResponse, jsonResponse, parseJsonBody } from "./http-types.ts";
+
+export interface DeadLetterApiDeps {
+  readonly asyncStore: AsyncStore;
+  /** False while the NATS connection is down: the API answers 503 then. */
+  readonly natsConnected: () => boolean;
+}
 
 /** One dead letter as `GET /v1/dlq` lists it. */
 export interface DeadLetterView {
@@ -83,7 +88,7 @@ interface ReplayTarget {
 export async function handleDeadLetterApi(
   req: HttpRequest,
   path: string,
-  deps: AsyncApiDeps,
+  deps: DeadLetterApiDeps,
 ): Promise<HttpResponse | null> {
   const method = path === "/v1/dlq" ? "GET" : path === "/v1/dlq/replay" ? "POST" : null;
   if (method === null) return null;

@@ -1,4 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { type HttpRequest, type HttpResponse, jsonResponse } from "../gateway/http-types.ts";
 import {
   ASYNC_SUBJECTS,
   CONSUMERS,
@@ -15,7 +16,6 @@ import { formatTriggerSource, parseTriggerSource } from "../runtime/ingest/parse
 import { DEFAULT_ACK_WAIT_MS, ensureConsumer } from "../runtime/queue/pull-loop.ts";
 import { triggerConsumerSpec } from "../runtime/queue/queue-consumers.ts";
 import { parseCron } from "../scheduler/cron/cron-expression.ts";
-import { type HttpRequest, type HttpResponse, jsonResponse } from "./http-types.ts";
 
 export interface TriggersApiDeps {
   readonly functions: FunctionStore;

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "../gateway/http-types.ts";
+import type { Endpoint } from "../gateway/routing/endpoint.ts";
 import { type DrainReply, HearthError, isErrorCode, isExecutorId, SUBJECTS } from "../protocol/index.ts";
-import { type HttpRequest, type HttpResponse, jsonResponse, safeDecode } from "./http-types.ts";
-import type { Endpoint } from "./routing/endpoint.ts";
 
 /** The leader answers status from memory; anything slower means it is in trouble. */
 const LEADER_TIMEOUT_MS = 2_000;
