@@ -1,4 +1,10 @@
-import { ASYNC_POLICY_BOUNDS, type AsyncPolicy, HearthError, LIMITS } from "../protocol/index.ts";
+import {
+  ASYNC_POLICY_BOUNDS,
+  type AsyncPolicy,
+  type FunctionSettings,
+  HearthError,
+  LIMITS,
+} from "../protocol/index.ts";
 
 /** The body of `PUT /v1/functions/:name`. */
 export interface DeployRequest {
@@ -12,12 +18,8 @@ export interface DeployRequest {
   readonly cpuMs: number;
   readonly concurrency: number;
   readonly maxBodyBytes: number;
-  /** Isolates kept warm even when idle; undefined = 0 (scale to zero). */
-  readonly minInstances?: number;
-  /** Most isolates over the cluster; undefined = the scheduler's default. */
-  readonly maxInstances?: number;
-  /** Retries and max event age of async invocations; what is left out keeps DEFAULT_ASYNC_POLICY. */
-  readonly async?: Partial<AsyncPolicy>;
+  /** Settings the request names; a setting it leaves out keeps its current value. */
+  readonly settings: FunctionSettings;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -57,6 +59,21 @@ function parseAsyncPolicy(value: unknown): Partial<AsyncPolicy> | undefined {
   return Object.keys(policy).length > 0 ? policy : undefined;
 }
 
+/** The settings a deploy body names (FunctionSettings); absent fields stay absent. */
+function parseSettings(input: Record<string, unknown>): FunctionSettings {
+  const minInstances = optionalInt(input.minInstances, "minInstances", 0, LIMITS.maxInstances);
+  const maxInstances = optionalInt(input.maxInstances, "maxInstances", 1, LIMITS.maxInstances);
+  if (minInstances !== undefined && maxInstances !== undefined && minInstances > maxInstances) {
+    throw bad(`minInstances (${minInstances}) must not be over maxInstances (${maxInstances})`);
+  }
+  const asyncPolicy = parseAsyncPolicy(input.async);
+  return {
+    ...(minInstances !== undefined ? { minInstances } : {}),
+    ...(maxInstances !== undefined ? { maxInstances } : {}),
+    ...(asyncPolicy !== undefined ? { async: asyncPolicy } : {}),
+  };
+}
+
 /** Validates a deploy body; throws ERR_BAD_REQUEST naming the bad field. */
 export function parseDeployRequest(body: unknown): DeployRequest {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("Body must be a JSON object");
@@ -77,16 +94,8 @@ export function parseDeployRequest(body: unknown): DeployRequest {
     if (Buffer.byteLength(value) > LIMITS.maxEnvValueBytes)
       throw bad(`env ${key} is over ${LIMITS.maxEnvValueBytes} bytes`);
   }
-  const minInstances = optionalInt(input.minInstances, "minInstances", 0, LIMITS.maxInstances);
-  const maxInstances = optionalInt(input.maxInstances, "maxInstances", 1, LIMITS.maxInstances);
-  if (minInstances !== undefined && maxInstances !== undefined && minInstances > maxInstances) {
-    throw bad(`minInstances (${minInstances}) must not be over maxInstances (${maxInstances})`);
-  }
-  const asyncPolicy = parseAsyncPolicy(input.async);
   return {
-    ...(minInstances !== undefined ? { minInstances } : {}),
-    ...(maxInstances !== undefined ? { maxInstances } : {}),
-    ...(asyncPolicy !== undefined ? { async: asyncPolicy } : {}),
+    settings: parseSettings(input),
     code,
     filename,
     env: Object.fromEntries(entries) as Record<string, string>,

@@ -70,9 +70,7 @@ export async function handleFunctionsApi(
         ...runnable,
         // Scaling bounds and the async policy are not part of the version: changing them must not
         // reload any isolate.
-        ...(deploy.minInstances !== undefined ? { minInstances: deploy.minInstances } : {}),
-        ...(deploy.maxInstances !== undefined ? { maxInstances: deploy.maxInstances } : {}),
-        ...(deploy.async !== undefined ? { async: deploy.async } : {}),
+        ...deploy.settings,
         version: FunctionStore.versionOf(runnable),
         createdAt: previous?.createdAt ?? now,
         updatedAt: now,

@@ -1,7 +1,21 @@
 import type { AsyncPolicy } from "./async.ts";
 
+/**
+ * How a function is run beyond the code it runs: none of it is part of `version`, so changing a
+ * setting never reloads an isolate. Every field is optional (absent: the default), and a redeploy
+ * that does not name a setting keeps it.
+ */
+export interface FunctionSettings {
+  /** Isolates kept warm even when idle (default 0: scale to zero). */
+  readonly minInstances?: number;
+  /** Most isolates over the cluster (default: the scheduler's, 100). */
+  readonly maxInstances?: number;
+  /** Retries and max event age of async invocations (DEFAULT_ASYNC_POLICY when absent). */
+  readonly async?: Partial<AsyncPolicy>;
+}
+
 /** What the control plane stores per function, as JSON in the functions KV bucket. */
-export interface FunctionRecord {
+export interface FunctionRecord extends FunctionSettings {
   readonly name: string;
   /** sha256 (hex) of the classic-script bundle in the bundles object store. */
   readonly digest: string;
@@ -21,12 +35,6 @@ export interface FunctionRecord {
   readonly concurrency: number;
   /** Request and response body limit for this function (at most the platform's). */
   readonly maxBodyBytes: number;
-  /** Isolates kept warm even when idle (default 0: scale to zero). Not part of `version`. */
-  readonly minInstances?: number;
-  /** Most isolates over the cluster (default: the scheduler's, 100). Not part of `version`. */
-  readonly maxInstances?: number;
-  /** Retries and max event age of async invocations (DEFAULT_ASYNC_POLICY when absent). Not part of `version`. */
-  readonly async?: Partial<AsyncPolicy>;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
