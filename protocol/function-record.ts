@@ -12,6 +12,19 @@ export interface FunctionSettings {
   readonly maxInstances?: number;
   /** Retries and max event age of async invocations (DEFAULT_ASYNC_POLICY when absent). */
   readonly async?: Partial<AsyncPolicy>;
+  /** The namespace that owns the function (DEFAULT_NAMESPACE when absent): its tokens and quotas apply. */
+  readonly namespace?: string;
+  /** "public" (default): anyone may invoke it; "private": invocations need a token with invoke rights. */
+  readonly access?: FunctionAccess;
+  /** Invocations admitted per period over all gateways; over it the gateway answers 429. Absent: no limit. */
+  readonly rateLimit?: RateLimit;
+}
+
+export type FunctionAccess = "public" | "private";
+
+export interface RateLimit {
+  readonly requests: number;
+  readonly periodSeconds: number;
 }
 
 /** What the control plane stores per function, as JSON in the functions KV bucket. */

@@ -37,7 +37,7 @@ export { intFromEnv, onShutdownSignal, requireEnv } from "./env.ts";
 export { EpochFence } from "./epoch-fence.ts";
 export type { ErrorCode } from "./errors.ts";
 export { codeOf, ERROR_CODES, HearthError, isErrorCode, statusOfCode } from "./errors.ts";
-export type { FunctionInfo, FunctionRecord, FunctionSettings } from "./function-record.ts";
+export type { FunctionAccess, FunctionInfo, FunctionRecord, FunctionSettings, RateLimit } from "./function-record.ts";
 export type { FunctionChange } from "./function-store.ts";
 export { FunctionStore } from "./function-store.ts";
 export type { ExecutorInfo, WorkerHeartbeat } from "./heartbeat.ts";
@@ -66,6 +66,7 @@ export {
 export type { Logger } from "./logger.ts";
 export { createLogger, silentLogger } from "./logger.ts";
 export { validateFunctionName } from "./names.ts";
+export { DEFAULT_NAMESPACE, type NamespaceQuotas, type NamespaceRecord } from "./namespace-record.ts";
 export type { ReporterOptions } from "./reporter.ts";
 export { Reporter } from "./reporter.ts";
 export type { NoReplyReason } from "./request-mux.ts";

@@ -52,6 +52,14 @@ export const BUCKETS = {
   functions: "hearth_functions",
   /** Object store: bundle sha256 (hex) → classic-script JS bundle. */
   bundles: "hearth_bundles",
+  /** KV: `<fn>.<versionNumber>` → VersionRecord JSON, immutable; the last 100 per function are kept. */
+  versions: "hearth_versions",
+  /** KV, history 1: `<fn>.<NAME>` → an AES-256-GCM sealed secret (protocol/secret-box.ts). */
+  secrets: "hearth_secrets",
+  /** KV: token id → TokenRecord (its SHA-256, never the token). */
+  tokens: "hearth_tokens",
+  /** KV: namespace name → NamespaceRecord (its quotas). */
+  namespaces: "hearth_namespaces",
   /** KV, max_age = lease TTL, history 1: role → leader lease `{ id, epoch, since }` (scheduler/leader-lease.ts). */
   leader: "hearth_leader",
 } as const;
