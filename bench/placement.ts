@@ -126,6 +126,7 @@ function measureTick(n: number, executors: number, periodMs = 250, virtualMs = 2
       digest: `d-${name}`,
       bundleBytes: 100,
       version: "v",
+      versionId: 1,
       env: {},
       memoryMb: 128,
       timeoutMs: 30_000,

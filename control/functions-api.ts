@@ -72,6 +72,7 @@ export async function handleFunctionsApi(
         // reload any isolate.
         ...deploy.settings,
         version: FunctionStore.versionOf(runnable),
+        versionId: 1,
         createdAt: previous?.createdAt ?? now,
         updatedAt: now,
       };

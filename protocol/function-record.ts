@@ -27,15 +27,17 @@ export interface RateLimit {
   readonly periodSeconds: number;
 }
 
-/** What the control plane stores per function, as JSON in the functions KV bucket. */
-export interface FunctionRecord extends FunctionSettings {
-  readonly name: string;
+/**
+ * What a worker runs for one version of a function: code, plain variables, limits and the revisions
+ * of the secrets it is given. `version` is a hash of all of it, so two equal deploys share it.
+ */
+export interface Runnable {
   /** sha256 (hex) of the classic-script bundle in the bundles object store. */
   readonly digest: string;
   readonly bundleBytes: number;
   /**
-   * Changes whenever anything a worker runs changes (code, env, limits): the gateway sends it with
-   * each invocation so a worker holding an older version reloads before serving.
+   * A hash of everything else here: the gateway sends it with each invocation so a worker holding
+   * another version loads this one before serving.
    */
   readonly version: string;
   readonly env: Readonly<Record<string, string>>;
@@ -48,6 +50,39 @@ export interface FunctionRecord extends FunctionSettings {
   readonly concurrency: number;
   /** Request and response body limit for this function (at most the platform's). */
   readonly maxBodyBytes: number;
+  /**
+   * Secret name → the KV revision of its sealed value (protocol/secret-store.ts). The values are
+   * not here: a worker unseals them when it loads the version. A changed secret is a new version.
+   */
+  readonly secrets?: Readonly<Record<string, number>>;
+}
+
+/** One immutable version of a function, kept in the versions bucket under `<fn>.<id>`. */
+export interface VersionRecord extends Runnable {
+  readonly fn: string;
+  /** 1, 2, 3, ... per function: what `hearth rollback --to` and the version headers name. */
+  readonly id: number;
+  readonly createdAt: string;
+  /** Why it was made: the deployer's message, or what made it ("secret API_KEY changed"). */
+  readonly message?: string;
+}
+
+/** The second version of a canary deployment, served to `percent` of the requests. */
+export interface CanaryVersion extends Runnable {
+  readonly id: number;
+  /** 1–99; the function's own version serves the rest. */
+  readonly percent: number;
+}
+
+/**
+ * What the control plane stores per function, as JSON in the functions KV bucket: its settings and
+ * its deployment, the version it serves (the Runnable fields here) and, during a canary, a second.
+ */
+export interface FunctionRecord extends FunctionSettings, Runnable {
+  readonly name: string;
+  /** The VersionRecord id of the version served (to every request, or to 100 − canary.percent). */
+  readonly versionId: number;
+  readonly canary?: CanaryVersion;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

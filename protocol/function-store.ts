@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { FunctionRecord } from "./function-record.ts";
+import type { FunctionRecord, Runnable } from "./function-record.ts";
 import { watchRecords } from "./kv-watch.ts";
 import { BUCKETS } from "./subjects.ts";
 
@@ -42,15 +42,16 @@ export class FunctionStore {
     return createHash("sha256").update(bundle).digest("hex");
   }
 
-  /** The version of a record: a hash of everything a worker runs, so equal deploys share it. */
-  static versionOf(record: Omit<FunctionRecord, "version" | "createdAt" | "updatedAt" | "name">): string {
-    const { digest, env, memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes } = record;
+  /** The version of what a worker runs: a hash of all of it, so equal deploys share it. */
+  static versionOf(runnable: Omit<Runnable, "version">): string {
+    const { digest, env, memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes, secrets = {} } = runnable;
     const limits = [memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes];
-    const canonical = JSON.stringify([digest, Object.entries(env).sort(), limits]);
-    return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+    const parts: unknown[] = [digest, Object.entries(env).sort(), limits];
+    // Left out when empty, so versions made before secrets existed keep their hash.
+    if (Object.keys(secrets).length > 0) parts.push(Object.entries(secrets).sort());
+    return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
   }
 
-  /** Stores the bundle (unless already present), then the record that points to it. */
   /** Stores the bundle (unless already present), then the record; returns the record's KV revision. */
   async put(record: FunctionRecord, bundle: Uint8Array): Promise<number> {
     if ((await this.#bundles.info(record.digest)) === null) {
@@ -78,7 +79,6 @@ export class FunctionStore {
     return records.filter((r): r is FunctionRecord => r !== null);
   }
 
-  /** Removes the record. Bundles stay: they are content-addressed and cheap, and rollback will need them. */
   /** Removes the record; returns the removal's KV revision, or null if there was no such function. */
   async delete(name: string): Promise<number | null> {
     if ((await this.get(name)) === null) return null;

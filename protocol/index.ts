@@ -37,7 +37,16 @@ export { intFromEnv, onShutdownSignal, requireEnv } from "./env.ts";
 export { EpochFence } from "./epoch-fence.ts";
 export type { ErrorCode } from "./errors.ts";
 export { codeOf, ERROR_CODES, HearthError, isErrorCode, statusOfCode } from "./errors.ts";
-export type { FunctionAccess, FunctionInfo, FunctionRecord, FunctionSettings, RateLimit } from "./function-record.ts";
+export type {
+  CanaryVersion,
+  FunctionAccess,
+  FunctionInfo,
+  FunctionRecord,
+  FunctionSettings,
+  RateLimit,
+  Runnable,
+  VersionRecord,
+} from "./function-record.ts";
 export type { FunctionChange } from "./function-store.ts";
 export { FunctionStore } from "./function-store.ts";
 export type { ExecutorInfo, WorkerHeartbeat } from "./heartbeat.ts";

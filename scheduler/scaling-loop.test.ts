@@ -43,6 +43,7 @@ const record = (name: string, concurrency = 10): FunctionRecord => ({
   digest: `d-${name}`,
   bundleBytes: 1,
   version: "v1",
+  versionId: 1,
   env: {},
   memoryMb: 128,
   timeoutMs: 1_000,

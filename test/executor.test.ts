@@ -11,6 +11,7 @@ import {
   FunctionStore,
   LIMITS,
   parseLoadReport,
+  type Runnable,
   SUBJECTS,
 } from "../protocol/index.ts";
 import { Executor, loadBootstrap } from "../runtime/index.ts";
@@ -22,7 +23,7 @@ let nc: NatsConnection;
 let store: FunctionStore;
 let executor: Executor;
 
-async function deploy(name: string, source: string, limits: Partial<FunctionRecord> = {}): Promise<FunctionRecord> {
+async function deploy(name: string, source: string, limits: Partial<Runnable> = {}): Promise<FunctionRecord> {
   const script = new TextEncoder().encode(await prepareBundle(source, `${name}.js`));
   const runnable = {
     digest: FunctionStore.digestOf(script),
@@ -39,6 +40,7 @@ async function deploy(name: string, source: string, limits: Partial<FunctionReco
     name,
     ...runnable,
     version: FunctionStore.versionOf(runnable),
+    versionId: 1,
     createdAt: new Date().toISOString(),
     updatedAt: new Date().toISOString(),
   };

@@ -332,6 +332,7 @@ describe("least privilege on an auth-enabled nats-server", () => {
   };
   const record: FunctionRecord = {
     name: "victim",
+    versionId: 1,
     digest: FunctionStore.digestOf(new TextEncoder().encode("bundle")),
     bundleBytes: 6,
     version: "v1",
