@@ -182,7 +182,14 @@ async function deploy(store: FunctionStore, name: string, env: Record<string, st
     maxBodyBytes: LIMITS.defaultMaxBodyBytes,
   };
   const now = new Date().toISOString();
-  const record = { name, ...runnable, version: FunctionStore.versionOf(runnable), versionId: 1, createdAt: now, updatedAt: now };
+  const record = {
+    name,
+    ...runnable,
+    version: FunctionStore.versionOf(runnable),
+    versionId: 1,
+    createdAt: now,
+    updatedAt: now,
+  };
   await store.put(record, script);
   return record;
 }
