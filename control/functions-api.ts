@@ -7,20 +7,25 @@ import {
   safeDecode,
 } from "../gateway/http-types.ts";
 import {
+  DEFAULT_NAMESPACE,
   type FunctionInfo,
   type FunctionRecord,
-  FunctionStore,
+  type FunctionStore,
   HearthError,
   validateFunctionName,
 } from "../protocol/index.ts";
 import { parseDeployRequest } from "./deploy-request.ts";
+import type { Deployer } from "./deployer.ts";
 import { prepareBundle } from "./prepare-bundle.ts";
+import { checkDeployQuota, type QuotaDeps } from "./quotas.ts";
 
 export interface FunctionsApiDeps {
   readonly store: FunctionStore;
-  /** Called after a successful deploy or removal so the local route cache is current at once. */
-  readonly onChange: (name: string, record: FunctionRecord | null, revision: number) => void;
-  readonly now?: () => Date;
+  readonly deployer: Deployer;
+  /** The function and namespace stores a deploy's quota check reads (control/quotas.ts). */
+  readonly quotas: QuotaDeps;
+  /** Which records the caller may read (control/authorize.ts); the listing shows only those. */
+  readonly visible?: (record: FunctionRecord) => boolean;
 }
 
 const FUNCTION_PATH = /^\/v1\/functions\/([^/]+)$/;
@@ -37,7 +42,7 @@ export async function handleFunctionsApi(
 ): Promise<HttpResponse> {
   if (path === "/v1/functions") {
     if (req.method !== "GET") throw new HearthError("ERR_METHOD_NOT_ALLOWED", `${req.method} ${path} is not supported`);
-    const records = await deps.store.list();
+    const records = (await deps.store.list()).filter((r) => deps.visible?.(r) ?? true);
     return jsonResponse(200, { functions: records.map((r) => summarize(r, req)) });
   }
   const match = FUNCTION_PATH.exec(path);
@@ -53,36 +58,18 @@ export async function handleFunctionsApi(
     case "PUT": {
       const deploy = parseDeployRequest(parseJsonBody(req.body));
       const script = new TextEncoder().encode(await prepareBundle(deploy.code, deploy.filename));
-      const previous = await deps.store.get(name);
-      const now = (deps.now?.() ?? new Date()).toISOString();
-      const runnable = {
-        digest: FunctionStore.digestOf(script),
-        bundleBytes: script.byteLength,
-        env: deploy.env,
-        memoryMb: deploy.memoryMb,
-        timeoutMs: deploy.timeoutMs,
-        cpuMs: deploy.cpuMs,
-        concurrency: deploy.concurrency,
-        maxBodyBytes: deploy.maxBodyBytes,
-      };
-      const record: FunctionRecord = {
-        name,
-        ...runnable,
-        // Scaling bounds and the async policy are not part of the version: changing them must not
-        // reload any isolate.
-        ...deploy.settings,
-        version: FunctionStore.versionOf(runnable),
-        versionId: 1,
-        createdAt: previous?.createdAt ?? now,
-        updatedAt: now,
-      };
-      deps.onChange(name, record, await deps.store.put(record, script));
-      return jsonResponse(previous ? 200 : 201, { function: summarize(record, req) });
+      const namespace = deploy.settings.namespace ?? DEFAULT_NAMESPACE;
+      await checkDeployQuota(deps.quotas, { fn: name, namespace, bundleBytes: script.byteLength });
+      const { record, created, version, changes } = await deps.deployer.deploy(name, deploy, script);
+      return jsonResponse(created ? 201 : 200, {
+        function: summarize(record, req),
+        version: version?.id ?? null,
+        changes,
+      });
     }
     case "DELETE": {
-      const revision = await deps.store.delete(name);
+      const revision = await deps.deployer.remove(name);
       if (revision === null) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
-      deps.onChange(name, null, revision);
       return jsonResponse(200, { deleted: name });
     }
     default:

@@ -10,6 +10,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
   "ERR_NO_CAPACITY",
   "ERR_UNAVAILABLE",
   "ERR_IDEMPOTENCY_IN_PROGRESS",
+  "ERR_RATE_LIMITED",
 ]);
 
 /**
@@ -26,8 +27,16 @@ const PRIVATE_MESSAGES: Partial<Record<ErrorCode, string>> = {
  * status the code maps to. Internal errors are opaque to the caller; their detail goes to the log
  * under the error id the caller sees.
  */
-export function errorResponse(code: ErrorCode, message: string, errorId?: string): HttpResponse {
-  const headers: Array<[string, string]> = RETRYABLE.has(code) ? [["retry-after", RETRY_AFTER_SECONDS]] : [];
+export function errorResponse(
+  code: ErrorCode,
+  message: string,
+  errorId?: string,
+  retryAfterSeconds?: number,
+): HttpResponse {
+  // A limit knows when it lifts (the end of a rate-limit window); other "not now"s say 1 s.
+  const retryAfter =
+    retryAfterSeconds !== undefined ? String(retryAfterSeconds) : RETRYABLE.has(code) ? RETRY_AFTER_SECONDS : null;
+  const headers: Array<[string, string]> = retryAfter !== null ? [["retry-after", retryAfter]] : [];
   return jsonResponse(statusOfCode(code), { error: { code, message, ...(errorId ? { errorId } : {}) } }, headers);
 }
 
@@ -46,7 +55,7 @@ export function invocationErrorResponse(
   if (generic === undefined) return errorResponse(reply.code, reply.message, reply.errorId);
   const errorId = reply.errorId ?? invocationId;
   log.warn(
-    { fn, code: reply.code, errorId, detail: reply.message },
+    { fn, invocationId, code: reply.code, errorId, detail: reply.message },
     "invocation failed; the caller got a generic message",
   );
   return errorResponse(reply.code, generic, errorId);
@@ -66,10 +75,19 @@ export function thrownResponse(err: unknown, log: Logger): HttpResponse {
   }
   if (ERROR_CODES[code].kind === "system") {
     const errorId = randomUUID();
-    log.error({ err, errorId }, "request failed");
+    // A stack only for the unexpected: an expected system error (no capacity, NATS down) comes by
+    // the thousand under load, and one line each says all there is.
+    if (code === "ERR_INTERNAL") log.error({ err, errorId }, "request failed");
+    else log.warn({ code, errorId, reason: (err as Error).message }, "request failed");
     return errorResponse(code, code === "ERR_INTERNAL" ? "Internal error" : (err as Error).message, errorId);
   }
-  return errorResponse(code, (err as Error).message);
+  return errorResponse(code, (err as Error).message, undefined, retryAfterOf(err));
+}
+
+/** Whole seconds from an error that knows when to retry (gateway/admission-limits' LimitError). */
+function retryAfterOf(err: unknown): number | undefined {
+  const seconds = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  return typeof seconds === "number" && Number.isInteger(seconds) && seconds >= 0 ? seconds : undefined;
 }
 
 /**

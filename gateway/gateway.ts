@@ -1,18 +1,28 @@
+import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { createControlApi } from "../control/index.ts";
 import {
   AsyncStore,
+  DEFAULT_NAMESPACE,
+  ensureLogStream,
   FunctionStore,
+  type HeaderPairs,
   LIMITS,
   type Logger,
+  NamespaceStore,
   parseHeartbeat,
+  type SecretKeyring,
   SUBJECTS,
   silentLogger,
+  TokenStore,
   TriggerStore,
+  VersionStore,
 } from "../protocol/index.ts";
-import { createTokenCheck } from "./auth.ts";
+import { AdmissionLimits } from "./admission-limits/index.ts";
+import { TokenResolver } from "./auth.ts";
+import { GatewayMetrics } from "./gateway-metrics.ts";
 import { createAdmission, createHandler } from "./handler.ts";
 import { type HttpLimits, parseFunctionsDomain, parseHttpLimits } from "./http-limits.ts";
 import type { HttpRequest, HttpResponse } from "./http-types.ts";
@@ -24,7 +34,7 @@ import type { PolicyName } from "./routing/policies.ts";
 
 export interface GatewayOptions {
   readonly nc: NatsConnection;
-  /** Admin token for the control API. */
+  /** The operator's bootstrap token (HEARTH_TOKEN): always valid, admin. Other tokens live in the tokens bucket. */
   readonly token: string;
   readonly host?: string;
   /** 0 picks a free port (tests). */
@@ -39,6 +49,10 @@ export interface GatewayOptions {
    * with the path as it is, beside `/fn/hello`. Needs a wildcard DNS record pointing at the gateway.
    */
   readonly functionsDomain?: string;
+  /** Seals secrets (HEARTH_SECRETS_KEY, SecretKeyring.fromEnv); without it they cannot be set. */
+  readonly secretsKeyring?: SecretKeyring | null;
+  /** Request counts and durations, cold starts, served at GET /metrics; a fresh registry by default. */
+  readonly metrics?: GatewayMetrics;
   readonly log?: Logger;
 }
 
@@ -55,6 +69,8 @@ const PEER_FRESH_MS = 5_000;
 export class Gateway {
   readonly #options: GatewayOptions;
   readonly #log: Logger;
+  /** This gateway's metrics (GET /metrics on its port, behind a token that may read everything). */
+  readonly metrics: GatewayMetrics;
   readonly #routes = new RouteTable();
   readonly #maxBodyBytes: number;
   readonly #httpLimits: HttpLimits;
@@ -68,10 +84,13 @@ export class Gateway {
   #natsConnected = true;
   #handle: ((req: HttpRequest) => Promise<HttpResponse>) | null = null;
   #invoker: Invoker | null = null;
+  #tokens: TokenResolver | null = null;
+  #limits: AdmissionLimits | null = null;
 
   constructor(options: GatewayOptions) {
     this.#options = options;
     this.#log = options.log ?? silentLogger();
+    this.metrics = options.metrics ?? new GatewayMetrics();
     this.#maxBodyBytes = effectiveBodyLimit(options, this.#log);
     // Checked here, so a bad setting fails at construction with the field named, not at listen().
     this.#httpLimits = parseHttpLimits(options.http);
@@ -81,13 +100,18 @@ export class Gateway {
   /** Opens the buckets and streams, follows deploys and starts listening. Resolves with the base URL. */
   async start(): Promise<string> {
     const { nc } = this.#options;
-    const [store, asyncStore, triggers] = await Promise.all([
+    const [store, versions, asyncStore, triggers] = await Promise.all([
       FunctionStore.open(nc),
+      VersionStore.open(nc),
       AsyncStore.open(nc),
       TriggerStore.open(nc),
     ]);
+    await ensureLogStream(asyncStore.jsm);
+    // One id for this gateway's load reports and admission counts: peers skip their own by it.
+    const gatewayId = randomUUID().slice(0, 8);
     const invoker = new Invoker({
       nc,
+      id: gatewayId,
       log: this.#log,
       policy: this.#options.routingPolicy,
       leaderHeardAt: () => this.#lastLeaderBeatMs,
@@ -116,34 +140,56 @@ export class Gateway {
         if (!err) this.#lastLeaderBeatMs = Date.now();
       },
     });
-    const checkToken = createTokenCheck(this.#options.token);
+    // Tokens are known before the first request is served (TokenResolver.follow lists them first).
+    const [tokens, namespaces] = await Promise.all([TokenStore.open(nc), NamespaceStore.open(nc)]);
+    const resolver = new TokenResolver(this.#options.token);
+    this.#tokens = resolver;
+    await resolver.follow(tokens, (err) => this.#log.error({ err }, "token watch failed; revokes may not be seen"));
+    const limits = new AdmissionLimits({
+      nc,
+      gatewayId,
+      namespaceOf: (fn) => this.#routes.get(fn)?.namespace ?? DEFAULT_NAMESPACE,
+      log: this.#log,
+    });
+    this.#limits = limits;
+    await limits.start();
+    const principalOf = (req: { readonly headers: HeaderPairs }) => resolver.principalOf(req);
     const natsConnected = () => this.#natsConnected && !nc.isClosed();
     this.#handle = createHandler({
       store,
+      versions,
       routes: this.#routes,
       invoker,
-      checkToken,
+      limits,
+      principalOf,
       readiness: () => this.#readiness(),
       control: createControlApi({
         nc,
         store,
+        versions,
         triggers,
         asyncStore,
         natsConnected,
+        tokens,
+        namespaces,
+        principalOf,
         routes: () => this.routes(),
         onFunctionChange: (fn, record, revision) => this.#routes.set(fn, record, revision),
+        log: this.#log,
+        secretsKeyring: this.#options.secretsKeyring ?? null,
       }),
       asyncStore,
       natsConnected,
       log: this.#log,
       functionsDomain: this.#functionsDomain,
+      metrics: this.metrics,
     });
     const handle = this.#handle;
     this.#server = createNodeServer({
       handle,
       admit: createAdmission({
         routes: this.#routes,
-        checkToken,
+        principalOf,
         log: this.#log,
         functionsDomain: this.#functionsDomain,
         maxBodyBytes: this.#maxBodyBytes,
@@ -196,6 +242,8 @@ export class Gateway {
     const server = this.#server;
     this.#server = null;
     this.#routes.stop();
+    this.#tokens?.stop();
+    this.#limits?.close();
     this.#heartbeats?.unsubscribe();
     this.#leaderBeats?.unsubscribe();
     if (!server) return;

@@ -20,6 +20,11 @@ export interface HttpResponse {
   readonly status: number;
   readonly headers: HeaderPairs;
   readonly body: Uint8Array | string;
+  /**
+   * A body sent as it is produced (chunked), after `body`: for answers that never end, such as
+   * `hearth logs --follow`. The server stops it (`return()`) when the client goes away.
+   */
+  readonly stream?: AsyncIterable<Uint8Array>;
 }
 
 /** First value of a header (names are lowercase). */

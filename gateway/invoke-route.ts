@@ -1,9 +1,11 @@
 import {
+  ERROR_CODES,
   type FunctionRecord,
   type HeaderPairs,
   HearthError,
   type Logger,
   type RequestHead,
+  traceIdOfHeaders,
 } from "../protocol/index.ts";
 import { errorResponse, invocationErrorResponse } from "./error-response.ts";
 import { type HttpRequest, type HttpResponse, headerValue } from "./http-types.ts";
@@ -77,7 +79,10 @@ export function forwardedResponseHeaders(headers: HeaderPairs, invocationId: str
   return forwarded;
 }
 
-/** Runs one invocation and turns its reply into the HTTP response. `mounted`: see requestHeadFor. */
+/**
+ * Runs one invocation of the version `record` describes (see chooseVersion) and turns its reply into
+ * the HTTP response. `mounted`: see requestHeadFor.
+ */
 export async function invokeFunction(
   invoker: Invoker,
   record: FunctionRecord,
@@ -93,13 +98,21 @@ export async function invokeFunction(
     requestHeadFor(req, record.name, rest, mounted),
     req.body,
   );
+  const version = String(record.versionId);
   if (!reply.ok) {
-    const error = invocationErrorResponse(reply, invocationId, record.name, log);
-    return { ...error, headers: [...error.headers, ["x-hearth-id", invocationId]] };
+    // One line per failed request, no stack: under load a stack per 5xx buries everything else. A
+    // function's own failure is logged (with its stack) by the executor and kept in its logs.
+    const system = ERROR_CODES[reply.code].kind === "system";
+    const failed = log.child({ traceId: traceIdOfHeaders(req.headers) });
+    failed[system ? "warn" : "debug"](
+      { fn: record.name, version: record.version, invocationId, code: reply.code, reason: reply.message },
+      "invocation failed",
+    );
+    const error = invocationErrorResponse(reply, invocationId, record.name, failed);
+    return { ...error, headers: [...error.headers, ["x-hearth-id", invocationId], ["x-hearth-version", version]] };
   }
-  return {
-    status: reply.head.status,
-    headers: forwardedResponseHeaders(reply.head.headers, invocationId),
-    body: reply.body,
-  };
+  const headers = forwardedResponseHeaders(reply.head.headers, invocationId);
+  // Which version answered: what a canary's callers and smoke tests check.
+  headers.push(["x-hearth-version", version]);
+  return { status: reply.head.status, headers, body: reply.body };
 }

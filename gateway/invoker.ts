@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import {
   type ActivateReply,
+  codeOf,
   decodeReply,
   type ErrorCode,
   encodeInvocation,
@@ -148,7 +149,13 @@ export class Invoker {
         if (activations++ >= MAX_ACTIVATIONS) {
           return fail("ERR_NO_CAPACITY", `${record.name} could not be kept warm; retry`);
         }
-        await this.#activate(record.name);
+        try {
+          await this.#activate(record.name);
+        } catch (err) {
+          // An expected failure (no capacity, no NATS) is an answer about this invocation, with its id.
+          if (codeOf(err) === "ERR_INTERNAL") throw err;
+          return fail(codeOf(err), (err as Error).message);
+        }
         continue;
       }
       endpoint.local++;

@@ -7,6 +7,7 @@ import {
   natsOptionsFromEnv,
   onShutdownSignal,
   requireEnv,
+  SecretKeyring,
 } from "../protocol/index.ts";
 import { Gateway } from "./gateway.ts";
 import { httpLimitsFromEnv } from "./http-limits.ts";
@@ -30,6 +31,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     routingPolicy: parsePolicyName(env.HEARTH_ROUTING_POLICY),
     http: httpLimitsFromEnv(env),
     ...(env.HEARTH_FUNCTIONS_DOMAIN ? { functionsDomain: env.HEARTH_FUNCTIONS_DOMAIN } : {}),
+    secretsKeyring: SecretKeyring.fromEnv(env),
     log,
   });
   await gateway.start();

@@ -211,7 +211,8 @@ function send(res: ServerResponse, response: HttpResponse, options: NodeServerOp
   }
   try {
     res.writeHead(response.status, flatten(headers));
-    res.end(response.body);
+    if (response.stream) void sendStream(res, response.body, response.stream, options.log);
+    else res.end(response.body);
   } catch (err) {
     // Header validation in Node is the last line of defence against odd function output.
     options.log.error({ err, target: res.req.url }, "writing the response failed");
@@ -220,6 +221,47 @@ function send(res: ServerResponse, response: HttpResponse, options: NodeServerOp
       res.writeHead(fallback.status, flatten(fallback.headers));
       res.end(fallback.body);
     } else res.destroy();
+  }
+}
+
+/**
+ * Writes a streamed body chunk by chunk, waiting for the socket to drain (a slow reader slows the
+ * producer, nothing piles up here). A client that goes away stops the producer at once through
+ * `return()`, even while it waits for its next chunk.
+ */
+async function sendStream(
+  res: ServerResponse,
+  head: Uint8Array | string,
+  stream: AsyncIterable<Uint8Array>,
+  log: Logger,
+): Promise<void> {
+  const chunks = stream[Symbol.asyncIterator]();
+  const stop = () => void chunks.return?.()?.catch(() => {});
+  res.once("close", stop);
+  try {
+    if (head.length > 0) res.write(head);
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done || res.destroyed) break;
+      if (!res.write(next.value)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off("drain", go);
+            res.off("close", go);
+            resolve();
+          };
+          res.on("drain", go);
+          res.on("close", go);
+        });
+      }
+    }
+    res.end();
+  } catch (err) {
+    log.warn({ err, target: res.req.url }, "streaming the response failed");
+    res.destroy();
+  } finally {
+    res.off("close", stop);
+    stop();
   }
 }
 

@@ -17,7 +17,7 @@ import {
 import { ensureAsyncStreams } from "./async-streams.ts";
 import { HearthError } from "./errors.ts";
 import type { ResponseHead } from "./invocation.ts";
-import { JetStreamMux, JetStreamPublishError, WRONG_LAST_SEQUENCE } from "./jetstream-mux.ts";
+import { isKeyConflict, JetStreamMux, JetStreamPublishError, WRONG_LAST_SEQUENCE } from "./jetstream-mux.ts";
 
 /** An invocation as the gateway accepts it. */
 export interface AsyncSubmission {
@@ -197,7 +197,7 @@ export class AsyncStore {
       try {
         return { kind: "claimed", revision: await this.#claims.create(claimKey, JSON.stringify(mine)) };
       } catch (err) {
-        if (!isKeyExists(err)) throw err;
+        if (!isKeyConflict(err)) throw err;
       }
       const entry = await this.#claims.get(claimKey);
       if (entry?.operation !== "PUT") continue; // expired or deleted meanwhile: create again
@@ -251,8 +251,4 @@ function claimKeyOf(fn: string, key: string): string {
 /** Ids are NATS nuids (22 alphanumerics); anything else cannot be a key we wrote. */
 function isStatusKey(id: string): boolean {
   return /^[A-Za-z0-9]{1,64}$/.test(id);
-}
-
-function isKeyExists(err: unknown): boolean {
-  return /wrong last sequence|key exists/i.test(String((err as Error)?.message));
 }

@@ -12,13 +12,44 @@ export const ERROR_CODES = {
     kind: "user",
     summary: "Deployed code does not parse, imports a module, or has no default export.",
   },
-  ERR_UNAUTHORIZED: { status: 401, kind: "user", summary: "The control API token is missing or wrong." },
+  ERR_UNAUTHORIZED: { status: 401, kind: "user", summary: "The token is missing, unknown or revoked." },
+  ERR_FORBIDDEN: {
+    status: 403,
+    kind: "user",
+    summary: "The token is valid but lacks the scope the request needs; the message names it.",
+  },
+  ERR_QUOTA_EXCEEDED: {
+    status: 403,
+    kind: "user",
+    summary: "A deploy would take its namespace past a quota; the message names it, the use and the limit.",
+  },
+  ERR_NAMESPACE_NOT_FOUND: { status: 404, kind: "user", summary: "No namespace with that name exists." },
+  ERR_NAMESPACE_CONFLICT: {
+    status: 409,
+    kind: "user",
+    summary: "The namespace exists already (create), or still owns functions (remove).",
+  },
   ERR_NOT_FOUND: { status: 404, kind: "user", summary: "No such route." },
   ERR_FUNCTION_NOT_FOUND: { status: 404, kind: "user", summary: "No function with that name is deployed." },
   ERR_INVOCATION_NOT_FOUND: {
     status: 404,
     kind: "user",
     summary: "No async invocation with that id (never accepted, or past its retention).",
+  },
+  ERR_VERSION_NOT_FOUND: {
+    status: 404,
+    kind: "user",
+    summary: "The function has no kept version with that id (never made, or pruned past the last 100).",
+  },
+  ERR_CONFLICT: {
+    status: 409,
+    kind: "user",
+    summary: "Another change to the same function landed while this one was being made.",
+  },
+  ERR_CLUSTER_NOT_EMPTY: {
+    status: 409,
+    kind: "user",
+    summary: "A restore was refused: the cluster already has functions (restore into an empty one, or --force).",
   },
   ERR_METHOD_NOT_ALLOWED: { status: 405, kind: "user", summary: "The route does not accept that method." },
   ERR_IDEMPOTENCY_IN_PROGRESS: {
@@ -32,6 +63,11 @@ export const ERROR_CODES = {
     summary: "The Idempotency-Key was used for a different request.",
   },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, kind: "user", summary: "A request or response body is over the limit." },
+  ERR_RATE_LIMITED: {
+    status: 429,
+    kind: "user",
+    summary: "The function is over its rate limit for this period; Retry-After says when the next period starts.",
+  },
   ERR_FUNCTION_THREW: { status: 500, kind: "user", summary: "The function threw; details are in the logs." },
   ERR_INVALID_RESPONSE: {
     status: 500,
@@ -74,6 +110,21 @@ export const ERROR_CODES = {
     status: 502,
     kind: "system",
     summary: "The executor running the invocation died; it may or may not have run.",
+  },
+  ERR_SECRETS_NOT_CONFIGURED: {
+    status: 500,
+    kind: "system",
+    summary: "A secret was to be sealed or opened by a process without HEARTH_SECRETS_KEY.",
+  },
+  ERR_SECRET_KEY_UNKNOWN: {
+    status: 500,
+    kind: "system",
+    summary: "A secret was sealed with a key that is not configured (the message names its key id).",
+  },
+  ERR_SECRET_CORRUPT: {
+    status: 500,
+    kind: "system",
+    summary: "A stored secret cannot be opened: malformed, tampered with, moved to another key, or missing.",
   },
   ERR_INTERNAL: { status: 500, kind: "system", summary: "An unexpected failure inside Hearth." },
 } as const;

@@ -83,6 +83,8 @@ export interface FunctionRecord extends FunctionSettings, Runnable {
   /** The VersionRecord id of the version served (to every request, or to 100 − canary.percent). */
   readonly versionId: number;
   readonly canary?: CanaryVersion;
+  /** The version that served every request before this deployment began: where `rollback` returns. */
+  readonly previousVersionId?: number;
   readonly createdAt: string;
   readonly updatedAt: string;
 }

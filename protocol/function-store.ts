@@ -3,6 +3,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FunctionRecord, Runnable } from "./function-record.ts";
+import { isKeyConflict } from "./jetstream-mux.ts";
 import { watchRecords } from "./kv-watch.ts";
 import { BUCKETS } from "./subjects.ts";
 
@@ -54,10 +55,33 @@ export class FunctionStore {
 
   /** Stores the bundle (unless already present), then the record; returns the record's KV revision. */
   async put(record: FunctionRecord, bundle: Uint8Array): Promise<number> {
-    if ((await this.#bundles.info(record.digest)) === null) {
-      await this.#bundles.putBlob({ name: record.digest }, bundle);
-    }
+    await this.putBundle(record.digest, bundle);
     return this.#kv.put(record.name, JSON.stringify(record));
+  }
+
+  /** Stores a bundle under its digest unless it is already there. */
+  async putBundle(digest: string, bundle: Uint8Array): Promise<void> {
+    if ((await this.#bundles.info(digest)) === null) await this.#bundles.putBlob({ name: digest }, bundle);
+  }
+
+  /**
+   * Writes the record only if the stored one is still at `expectedRevision` (0: there is none), so
+   * two deploys of one function cannot lose each other's changes. Returns the new revision, or null
+   * when someone else wrote first (read again and retry).
+   */
+  async putIf(record: FunctionRecord, expectedRevision: number): Promise<number | null> {
+    try {
+      return expectedRevision === 0
+        ? await this.#kv.create(record.name, JSON.stringify(record))
+        : await this.#kv.update(record.name, JSON.stringify(record), expectedRevision);
+    } catch (err) {
+      if (isKeyConflict(err)) return null;
+      throw err;
+    }
+  }
+
+  async deleteBundle(digest: string): Promise<void> {
+    await this.#bundles.delete(digest);
   }
 
   async get(name: string): Promise<FunctionRecord | null> {

@@ -18,12 +18,17 @@ export interface ResponseHead {
   readonly headers: HeaderPairs;
 }
 
+/** How an invocation reached its function: a metrics label (metrics/faas.ts maps it to OTel's faas.trigger). */
+export type InvocationTrigger = "http" | "async" | "queue" | "cron";
+
 /** One sync invocation as it travels over NATS: metadata in headers, body as the raw payload. */
 export interface InvocationMessage {
   readonly id: string;
   readonly version: string;
   /** `RequestHead` as JSON, kept as a string: only the isolate parses it. */
   readonly requestJson: string;
+  /** "http" when the message names none (the gateway sends none: one header less on the hot path). */
+  readonly trigger: InvocationTrigger;
 }
 
 /** The outcome of an invocation as the gateway reads it from the reply. */
@@ -31,14 +36,25 @@ export type InvocationReply =
   | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly errorId?: string };
 
-/** `head` may come as JSON already (a queued invocation keeps it as the gateway wrote it, or an event). */
-export function encodeInvocation(id: string, version: string, head: RequestHead | string): MsgHdrs {
+/**
+ * `head` may come as JSON already (a queued invocation keeps it as the gateway wrote it, or an event).
+ * `trigger` is sent only when it is not "http".
+ */
+export function encodeInvocation(
+  id: string,
+  version: string,
+  head: RequestHead | string,
+  trigger: InvocationTrigger = "http",
+): MsgHdrs {
   const h = natsHeaders();
   h.set(HEADERS.invocationId, id);
   h.set(HEADERS.version, version);
   h.set(HEADERS.request, typeof head === "string" ? head : JSON.stringify(head));
+  if (trigger !== "http") h.set(HEADERS.trigger, trigger);
   return h;
 }
+
+const TRIGGERS: ReadonlySet<string> = new Set(["async", "queue", "cron"]);
 
 export function decodeInvocation(msg: Msg): InvocationMessage {
   const h = msg.headers;
@@ -48,7 +64,10 @@ export function decodeInvocation(msg: Msg): InvocationMessage {
   if (!id || !version || !requestJson) {
     throw new HearthError("ERR_BAD_REQUEST", "Invocation message lacks its hearth-* headers");
   }
-  return { id, version, requestJson };
+  // Only the worker sends one; anything else would be an unbounded metrics label.
+  const sent = h?.get(HEADERS.trigger);
+  const trigger = sent && TRIGGERS.has(sent) ? (sent as InvocationTrigger) : "http";
+  return { id, version, requestJson, trigger };
 }
 
 export function encodeResponseHeaders(head: ResponseHead): MsgHdrs {

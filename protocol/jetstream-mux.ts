@@ -30,6 +30,11 @@ export class JetStreamPublishError extends Error {
 
 /** `Nats-Expected-Last-Subject-Sequence` did not hold: a KV create found the key. */
 export const WRONG_LAST_SEQUENCE = 10071;
+
+/** A KV compare-and-set (create or update at a revision) lost to another writer, as nats.js reports it. */
+export function isKeyConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test(String((err as Error)?.message));
+}
 const DEFAULT_TIMEOUT_MS = 5_000;
 
 /** The last message stored on a subject, as a direct get returns it. */

@@ -16,3 +16,19 @@ export function validateFunctionName(name: unknown): string {
   }
   return name;
 }
+
+/** Whether `name` follows the function-name rule, which namespace names share. */
+export function isValidName(name: unknown): name is string {
+  return typeof name === "string" && FUNCTION_NAME.test(name);
+}
+
+/** Throws ERR_INVALID_NAME unless `name` is a valid namespace name (the function-name rule); returns it. */
+export function validateNamespaceName(name: unknown): string {
+  if (!isValidName(name)) {
+    throw new HearthError(
+      "ERR_INVALID_NAME",
+      `Invalid namespace name ${JSON.stringify(name)}: use 1-63 lowercase letters, digits or hyphens, starting and ending with a letter or digit.`,
+    );
+  }
+  return name;
+}

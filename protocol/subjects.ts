@@ -25,6 +25,8 @@ export const SUBJECTS = {
   load: "hearth.load",
   /** Gateway → scheduler: requests outstanding per function, on change (≤ 10/s) and every 500 ms. */
   gatewayLoad: "hearth.gateway.load",
+  /** Gateway → gateways: invocations admitted per rate-limited key in its current window, every 50 ms while any changed. */
+  admissionCounts: "hearth.gateway.admission",
   /** Worker → gateways, scheduler: "this executor is gone"; its in-flight requests fail at once. */
   executorLost: "hearth.executor.lost",
   /** Gateway → scheduler: "no warm capacity for this function, place it". Request/reply. */
@@ -75,4 +77,6 @@ export const HEADERS = {
   response: "hearth-response",
   /** Error code on a failed invocation; the payload is then JSON `{ message, errorId }`. */
   error: "hearth-error",
+  /** How the invocation came (async, queue, cron); absent for HTTP. Only a metrics label. */
+  trigger: "hearth-trigger",
 } as const;

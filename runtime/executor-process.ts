@@ -1,7 +1,13 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type FunctionRecord, HearthError, type Logger, terminate } from "../protocol/index.ts";
-import type { ExecutorCommand, ExecutorMessage, PrefetchNotice, SupervisorMessage } from "./executor/ipc.ts";
+import type {
+  ExecutorCommand,
+  ExecutorMessage,
+  MetricsAnswer,
+  PrefetchNotice,
+  SupervisorMessage,
+} from "./executor/ipc.ts";
 
 const EXECUTOR_MAIN = fileURLToPath(new URL("./executor/main.ts", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
@@ -96,6 +102,12 @@ export interface ExecutorProcessOptions {
    * version). Only called for names in `hosted`; anything else is answered null.
    */
   readonly onRecordQuery?: (name: string, version: string) => Promise<FunctionRecord | null>;
+  /**
+   * Turns a record into what the executor is sent (the worker opens its secrets into its env here:
+   * runtime/secret-env.ts). Every record an executor gets passes through it, in `load` and `update`
+   * commands and in record answers. A rejection fails that command (or answers the query null).
+   */
+  readonly prepareRecord?: (record: FunctionRecord) => FunctionRecord | Promise<FunctionRecord>;
   /** Called when the executor unloaded a function on its own (idle, or removed). */
   readonly onUnloaded?: (name: string) => void;
   /** The executor asked to be replaced (see RetireRequest). */
@@ -125,6 +137,11 @@ export class ExecutorProcess {
   #nextRequestId = 1;
   #stopping = false;
   #ready = false;
+  /** Commands whose record is being prepared: later commands wait behind them, so none overtakes another. */
+  #preparing = 0;
+  #sendOrder: Promise<unknown> = Promise.resolve();
+  /** Metrics queries awaiting the executor's answer, by request id. */
+  readonly #metricsQueries = new Map<number, (metrics: MetricsAnswer["metrics"] | null) => void>();
 
   constructor(options: ExecutorProcessOptions) {
     this.#options = options;
@@ -173,6 +190,8 @@ export class ExecutorProcess {
           this.#options.onRetire?.(String(message.reason));
         } else if (message.type === "record-query") {
           this.#answerRecordQuery(child, message.requestId, message.name, message.version);
+        } else if (message.type === "metrics") {
+          this.#metricsQueries.get(message.requestId)?.(Array.isArray(message.metrics) ? message.metrics : null);
         } else {
           const pending = this.#pending.get(message.requestId);
           this.#pending.delete(message.requestId);
@@ -187,6 +206,7 @@ export class ExecutorProcess {
         for (const pending of this.#pending.values())
           pending.reject(new HearthError("ERR_INTERNAL", "executor exited"));
         this.#pending.clear();
+        for (const done of [...this.#metricsQueries.values()]) done(null);
         // onExit reads `functions` to reload them elsewhere, so clear only after it.
         if (!this.#stopping) this.#options.onExit(code, signal);
         this.functions.clear();
@@ -206,6 +226,7 @@ export class ExecutorProcess {
       this.#options.log.warn({ executor: this.id, fn: name }, "executor asked for a record it does not host");
     const answer = hosted && this.#options.onRecordQuery ? this.#options.onRecordQuery(name, version) : null;
     Promise.resolve(answer)
+      .then((record) => (record ? this.#prepare(record) : null))
       .catch((err: unknown) => {
         this.#options.log.error({ err, executor: this.id, fn: name }, "record query failed");
         return null;
@@ -217,13 +238,65 @@ export class ExecutorProcess {
     if (child.connected) child.send(message, (err) => err && this.#options.log.debug({ err }, "executor unreachable"));
   }
 
+  /**
+   * The executor's metrics registry as JSON (prom-client `getMetricsAsJSON()`), or null when it does
+   * not answer within `timeoutMs` (busy, dying, gone): a scrape then goes on without it.
+   */
+  collectMetrics(timeoutMs = 2_000): Promise<MetricsAnswer["metrics"] | null> {
+    const child = this.#child;
+    if (!this.running || !child?.connected) return Promise.resolve(null);
+    const requestId = this.#nextRequestId++;
+    return new Promise((resolve) => {
+      const done = (metrics: MetricsAnswer["metrics"] | null) => {
+        clearTimeout(timer);
+        this.#metricsQueries.delete(requestId);
+        resolve(metrics);
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      this.#metricsQueries.set(requestId, done);
+      this.#send(child, { type: "metrics-query", requestId });
+    });
+  }
+
   /** One-way: the executor carries it out in the background and does not answer. */
   notify(notice: PrefetchNotice): void {
     if (this.running && this.#child) this.#send(this.#child, notice);
   }
 
-  /** Sends a command and resolves when the executor has carried it out. */
+  #prepare(record: FunctionRecord): FunctionRecord | Promise<FunctionRecord> {
+    const prepare = this.#options.prepareRecord;
+    if (!prepare) return record;
+    const prepared = prepare(record);
+    if (!(prepared instanceof Promise)) return prepared;
+    return prepared.catch((err: unknown) => {
+      this.#options.log.error({ err, executor: this.id, fn: record.name }, "preparing the function's record failed");
+      throw err;
+    });
+  }
+
+  /**
+   * Sends a command and resolves when the executor has carried it out. Commands reach the executor
+   * in the order they were made, however long preparing each one's record takes.
+   */
   request(command: ExecutorCommand): Promise<void> {
+    const prepared = command.type === "load" || command.type === "update" ? this.#prepare(command.record) : null;
+    if (!(prepared instanceof Promise) && this.#preparing === 0)
+      return this.#dispatch(prepared ? ({ ...command, record: prepared } as ExecutorCommand) : command);
+    // Handled now: it may reject before its turn comes, and an unhandled rejection ends the worker.
+    if (prepared instanceof Promise) prepared.catch(() => {});
+    this.#preparing++;
+    const sent = this.#sendOrder
+      .then(async () => {
+        const record = await prepared;
+        // Wrapped: the next command waits for this one to be sent, not answered.
+        return { reply: this.#dispatch(record ? ({ ...command, record } as ExecutorCommand) : command) };
+      })
+      .finally(() => this.#preparing--);
+    this.#sendOrder = sent.catch(() => {});
+    return sent.then(({ reply }) => reply);
+  }
+
+  #dispatch(command: ExecutorCommand): Promise<void> {
     const child = this.#child;
     if (!child?.connected) return Promise.reject(new HearthError("ERR_INTERNAL", "executor is not running"));
     const requestId = this.#nextRequestId++;

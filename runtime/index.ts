@@ -29,3 +29,5 @@ export { createEgressPolicy } from "./outbound/egress-policy.ts";
 export { OutboundFetch } from "./outbound/outbound-fetch.ts";
 export type { WorkerOptions } from "./worker.ts";
 export { Worker } from "./worker.ts";
+export type { ExecutorRestartReason } from "./worker-metrics.ts";
+export { WorkerMetrics } from "./worker-metrics.ts";

@@ -1,4 +1,5 @@
 /** `hearth worker`: one worker node (supervisor + executor processes). Configured by environment. */
+import { metricsListenFromEnv, startMetricsServer } from "../metrics/index.ts";
 import {
   connectNats,
   createLogger,
@@ -7,6 +8,7 @@ import {
   type NatsSettings,
   natsOptionsFromEnv,
   onShutdownSignal,
+  SecretKeyring,
 } from "../protocol/index.ts";
 import { DEFAULT_RETRY_TIMING } from "./queue/async-invocations.ts";
 import { DEFAULT_ACK_WAIT_MS } from "./queue/pull-loop.ts";
@@ -17,7 +19,16 @@ import { Worker } from "./worker.ts";
  * executor identity (HEARTH_EXECUTOR_NATS_*, which the worker maps to NATS_* for them) and have no
  * use for the admin token.
  */
-const OWN_SECRETS = ["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY_SEED_FILE", "NATS_CREDS", "HEARTH_TOKEN"];
+const OWN_SECRETS = [
+  "NATS_USER",
+  "NATS_PASSWORD",
+  "NATS_TOKEN",
+  "NATS_NKEY_SEED_FILE",
+  "NATS_CREDS",
+  "HEARTH_TOKEN",
+  "HEARTH_SECRETS_KEY",
+  "HEARTH_SECRETS_PREVIOUS_KEY",
+];
 /** `HEARTH_INGEST_NATS_<X>` is the `NATS_<X>` of the identity `nats://` trigger sources are read with. */
 const INGEST_NATS_PREFIX = "HEARTH_INGEST_NATS_";
 
@@ -50,8 +61,11 @@ export function ingestNatsOptionsFromEnv(env: NodeJS.ProcessEnv, workerUrl: stri
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger("worker");
+  // HEARTH_METRICS_PORT, checked before connecting. Executors inherit HEARTH_* but never read it.
+  const listen = metricsListenFromEnv(env);
   const nats = natsOptionsFromEnv(env);
   const ingestNats = ingestNatsOptionsFromEnv(env, nats.url);
+  const secretsKeyring = SecretKeyring.fromEnv(env);
   // Executors are spawned with this process's environment: drop what is ours alone once read.
   for (const name of OWN_SECRETS) delete process.env[name];
   for (const name of Object.keys(process.env)) if (name.startsWith(INGEST_NATS_PREFIX)) delete process.env[name];
@@ -72,10 +86,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       capMs: intFromEnv(env, "HEARTH_ASYNC_RETRY_CAP_MS", DEFAULT_RETRY_TIMING.capMs),
     },
     egressAllow: env.HEARTH_EGRESS_ALLOW,
+    secretsKeyring,
     log,
   });
   await worker.start();
+  const metricsServer = listen ? await startMetricsServer({ ...listen, metrics: () => worker.metrics(), log }) : null;
   onShutdownSignal(log, async () => {
+    await metricsServer?.close();
     await worker.close();
     await ingestNc?.drain();
     await nc.drain();

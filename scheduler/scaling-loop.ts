@@ -7,8 +7,16 @@ import type { KeepAlivePolicyFactory } from "./keep-alive.ts";
 import type { NodeClient } from "./node-client.ts";
 import { type Assignment, type Demand, place } from "./placer.ts";
 
-/** Errors that say the function itself is at fault: placing it elsewhere would not help. */
-const FUNCTION_FAULTS: ReadonlySet<ErrorCode> = new Set(["ERR_FUNCTION_INVALID", "ERR_FUNCTION_NOT_FOUND"]);
+/**
+ * Errors that say the function itself is at fault: placing it elsewhere would not help. A secret that
+ * cannot be opened with the right key is the function's (it clears when the secret is put again); a
+ * worker without the right key is not, and is fixed without a new record.
+ */
+const FUNCTION_FAULTS: ReadonlySet<ErrorCode> = new Set([
+  "ERR_FUNCTION_INVALID",
+  "ERR_FUNCTION_NOT_FOUND",
+  "ERR_SECRET_CORRUPT",
+]);
 /** Recent decisions kept for `hearth status` (only changes of desired are recorded). */
 const DECISION_LOG_SIZE = 50;
 

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Registry } from "prom-client";
+import { createRegistry } from "../metrics/index.ts";
 import {
   type ActivateReply,
   type ClusterStatus,
@@ -29,6 +31,7 @@ import { LeaderLease } from "./leader-lease.ts";
 import { NodeClient } from "./node-client.ts";
 import { QUEUE_DEPTH_INTERVAL_MS, QueueDepth } from "./queue-depth.ts";
 import { ScalingLoop, type WarmReplica } from "./scaling-loop.ts";
+import { registerSchedulerMetrics } from "./scheduler-metrics.ts";
 import { statusOf } from "./status.ts";
 
 export interface SchedulerOptions {
@@ -47,6 +50,8 @@ export interface SchedulerOptions {
   readonly leaseTtlMs?: number;
   /** Tests only: cron expressions may have a seconds field, so a test sees ticks every second. */
   readonly cronSeconds?: boolean;
+  /** Where the scheduler's gauges are registered (see scheduler-metrics.ts); a fresh registry by default. */
+  readonly registry?: Registry;
 }
 
 /** 250 ms: the upper bound; a tick over 50 functions costs well under a millisecond. */
@@ -86,6 +91,10 @@ export class Scheduler {
   /** Lost nodes whose executors we have already declared lost. */
   readonly #announcedLost = new Set<string>();
   #closed = false;
+  /** Messages waiting per function at the leader's last queue-depth read: for hearth_queue_depth. */
+  #queueDepth: Map<string, number> | null = null;
+  /** This scheduler's metrics registry (its process metrics and gauges). */
+  readonly registry: Registry;
 
   constructor(options: SchedulerOptions) {
     this.id = options.id ?? randomUUID().slice(0, 8);
@@ -102,6 +111,17 @@ export class Scheduler {
       scaleDefaults: options.scaleDefaults,
       now: this.#now,
     });
+    this.registry = options.registry ?? createRegistry();
+    registerSchedulerMetrics(this.registry, {
+      isLeader: () => this.isLeader,
+      status: () => this.status(),
+      queueDepth: () => this.#queueDepth,
+    });
+  }
+
+  /** The scheduler's /metrics text. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
   }
 
   get isLeader(): boolean {
@@ -219,6 +239,7 @@ export class Scheduler {
     if (this.#closed || !this.isLeader) return;
     const report = await depth.read();
     if (!report) return;
+    this.#queueDepth = new Map(report.functions.map((f) => [f.name, f.outstanding]));
     const now = this.#now();
     const before = this.view.functions(now);
     this.view.observeGatewayLoad(report, now);

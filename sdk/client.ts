@@ -1,7 +1,33 @@
 import { type Dispatcher, request } from "undici";
-import type { DeadLetterPage, DeadLetterView } from "../control/index.ts";
+import type {
+  Change,
+  CreatedToken,
+  DeadLetterPage,
+  DeadLetterView,
+  DeploymentView,
+  NamespaceView,
+  RestoreReport,
+  Split,
+  VersionView,
+} from "../control/index.ts";
 import type { AsyncAccepted, InvocationView, ResponseView } from "../gateway/index.ts";
-import type { AsyncPolicy, ClusterStatusWithRoutes, FunctionInfo } from "../protocol/index.ts";
+import type {
+  AsyncPolicy,
+  ClusterStatusWithRoutes,
+  FunctionInfo,
+  LogEntry,
+  NamespaceQuotas,
+  ReencryptReport,
+  SecretInfo,
+  TokenView,
+} from "../protocol/index.ts";
+
+/** Quotas to set; `null` removes one. */
+export type NamespaceQuotaChange = { readonly [K in keyof NamespaceQuotas]?: number | null };
+export type { CreatedToken, NamespaceQuotas, NamespaceView, RestoreReport, TokenView };
+
+import { partsOf } from "./backup-parts.ts";
+import { type LogsOptions, logsQuery, readLogStream } from "./log-stream.ts";
 
 export type {
   AsyncPolicy,
@@ -10,7 +36,11 @@ export type {
   DeadLetterView,
   FunctionInfo,
   InvocationView,
+  LogEntry,
+  LogsOptions,
+  ReencryptReport,
   ResponseView,
+  SecretInfo,
 };
 
 export interface DeployOptions {
@@ -31,6 +61,16 @@ export interface DeployOptions {
   readonly maxInstances?: number;
   /** Retries (0–10, default 2) and max event age (60–21,600 s, default 6 h) of async invocations. */
   readonly async?: Partial<AsyncPolicy>;
+  /** The namespace that owns the function (a new one: a deploy:<ns> token's namespace, else "default"). Moving it needs admin. */
+  readonly namespace?: string;
+  /** "public" (default) or "private": invoking a private function needs a token with invoke:<ns>, deploy:<ns> or admin. */
+  readonly access?: "public" | "private";
+  /** Invocations admitted per period (1, 10 or 60 s) over all gateways, else 429; null removes the limit. */
+  readonly rateLimit?: { readonly requests: number; readonly periodSeconds: number } | null;
+  /** Kept with the version this deploy makes (`hearth versions ls`). */
+  readonly message?: string;
+  /** Serve the new version to this share of requests (1–100, default 100); the current one serves the rest. */
+  readonly percent?: number;
 }
 
 export interface InvokeOptions {
@@ -39,6 +79,8 @@ export interface InvokeOptions {
   readonly path?: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string | Uint8Array;
+  /** Sent as `Authorization: Bearer`: what a private function needs. Hearth takes it off before the function sees the request. */
+  readonly token?: string;
 }
 
 export interface AsyncInvokeOptions extends InvokeOptions {
@@ -47,6 +89,20 @@ export interface AsyncInvokeOptions extends InvokeOptions {
   /** An http(s) URL the result is POSTed to when the invocation ends. */
   readonly callbackUrl?: string;
 }
+
+/** A deploy's answer: the function as deployed, whether a new version was made, and what changed. */
+export type DeployedFunction = FunctionInfo & { readonly newVersion: boolean; readonly changes: readonly Change[] };
+
+export interface RollbackResult {
+  readonly deployment: DeploymentView;
+  /** What served before: one version at 100 %, or two. */
+  readonly from: readonly Split[];
+  readonly to: number;
+  /** Secrets changed since the version returned to was made: it gets their current values. */
+  readonly secretsChanged: readonly string[];
+}
+
+const functionPath = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
 
 /** An accepted async invocation: poll `invocation(id)` (or `statusUrl`) for its outcome. */
 export interface AsyncInvocation extends AsyncAccepted {
@@ -134,13 +190,14 @@ export class HearthClient {
     this.#dispatcher = options.dispatcher;
   }
 
-  async deploy(name: string, options: DeployOptions): Promise<FunctionInfo> {
-    const { function: info } = await this.#api<{ function: FunctionInfo }>(
+  /** Deploys; what `options` leaves out keeps its current value. Says what changed and whether a version was made. */
+  async deploy(name: string, options: DeployOptions): Promise<DeployedFunction> {
+    const answer = await this.#api<{ function: FunctionInfo; version: number | null; changes: Change[] }>(
       "PUT",
       `/v1/functions/${encodeURIComponent(name)}`,
       options,
     );
-    return info;
+    return { ...answer.function, newVersion: answer.version !== null, changes: answer.changes };
   }
 
   async list(): Promise<FunctionInfo[]> {
@@ -153,6 +210,26 @@ export class HearthClient {
 
   async remove(name: string): Promise<void> {
     await this.#api("DELETE", `/v1/functions/${encodeURIComponent(name)}`);
+  }
+
+  /** The function's kept versions, newest first, each with the share of requests it serves now. */
+  async versions(name: string): Promise<VersionView[]> {
+    return (await this.#api<{ versions: VersionView[] }>("GET", `${functionPath(name)}/versions`)).versions;
+  }
+
+  async deployment(name: string): Promise<DeploymentView> {
+    return (await this.#api<{ deployment: DeploymentView }>("GET", `${functionPath(name)}/deployment`)).deployment;
+  }
+
+  /** Serves one version, or two with percentages adding up to 100 (a canary). */
+  async setDeployment(name: string, versions: readonly Split[]): Promise<DeploymentView> {
+    const path = `${functionPath(name)}/deployment`;
+    return (await this.#api<{ deployment: DeploymentView }>("PUT", path, { versions })).deployment;
+  }
+
+  /** Returns to `to`, or to the version that served every request before the current deployment. */
+  async rollback(name: string, to?: number): Promise<RollbackResult> {
+    return this.#api<RollbackResult>("POST", `${functionPath(name)}/rollback`, to === undefined ? {} : { to });
   }
 
   /** Nodes, executors, functions with desired/actual capacity, the leader and recent scaling decisions. */
@@ -228,17 +305,169 @@ export class HearthClient {
     await this.#api("DELETE", `/v1/triggers/${encodeURIComponent(id)}`);
   }
 
+  /**
+   * Creates an API token (admin only). Its `token` is shown this once: store it now.
+   *
+   * @example
+   * const { token } = await hearth.createToken("ci", ["deploy:team-a"]);
+   */
+  async createToken(name: string, scopes: readonly string[]): Promise<CreatedToken> {
+    return (await this.#api<{ token: CreatedToken }>("POST", "/v1/tokens", { name, scopes })).token;
+  }
+
+  /** Every token's id, name, scopes and creation time; never a token or its hash. */
+  async tokens(): Promise<TokenView[]> {
+    return (await this.#api<{ tokens: TokenView[] }>("GET", "/v1/tokens")).tokens;
+  }
+
+  /** Revokes a token by its id: every gateway refuses it within a watch delivery. */
+  async revokeToken(id: string): Promise<void> {
+    await this.#api("DELETE", `/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  /** Creates a namespace with these quotas (admin only); fails with ERR_NAMESPACE_CONFLICT if it exists. */
+  async createNamespace(name: string, quotas: NamespaceQuotaChange = {}): Promise<NamespaceView> {
+    const path = `/v1/namespaces/${encodeURIComponent(name)}`;
+    return (await this.#api<{ namespace: NamespaceView }>("POST", path, { quotas })).namespace;
+  }
+
+  /** Sets quotas of a namespace (creating it if needed): those named change, `null` removes one, the rest stay. */
+  async setNamespace(name: string, quotas: NamespaceQuotaChange): Promise<NamespaceView> {
+    const path = `/v1/namespaces/${encodeURIComponent(name)}`;
+    return (await this.#api<{ namespace: NamespaceView }>("PUT", path, { quotas })).namespace;
+  }
+
+  /** Every namespace (with "default") and what it holds. */
+  async namespaces(): Promise<NamespaceView[]> {
+    return (await this.#api<{ namespaces: NamespaceView[] }>("GET", "/v1/namespaces")).namespaces;
+  }
+
+  async namespace(name: string): Promise<NamespaceView> {
+    const path = `/v1/namespaces/${encodeURIComponent(name)}`;
+    return (await this.#api<{ namespace: NamespaceView }>("GET", path)).namespace;
+  }
+
+  /** Removes an empty namespace. */
+  async removeNamespace(name: string): Promise<void> {
+    await this.#api("DELETE", `/v1/namespaces/${encodeURIComponent(name)}`);
+  }
+
+  /** The secrets of a function: names, KV revisions and update times, never values. */
+  async secrets(fn: string): Promise<SecretInfo[]> {
+    const path = `/v1/functions/${encodeURIComponent(fn)}/secrets`;
+    return (await this.#api<{ secrets: SecretInfo[] }>("GET", path)).secrets;
+  }
+
+  /**
+   * Sets a secret (sealed at rest); the function gets it as `env.<name>` from its next version, made
+   * by this call. Answers the secret's revision and the function's new version.
+   */
+  async putSecret(fn: string, name: string, value: string): Promise<{ revision: number; version: string }> {
+    const path = `/v1/functions/${encodeURIComponent(fn)}/secrets/${encodeURIComponent(name)}`;
+    const answer = await this.#api<{ secret: { revision: number }; version: string }>("PUT", path, { value });
+    return { revision: answer.secret.revision, version: answer.version };
+  }
+
+  /** Removes a secret; the function's next version (made by this call) no longer has it. */
+  async removeSecret(fn: string, name: string): Promise<void> {
+    await this.#api("DELETE", `/v1/functions/${encodeURIComponent(fn)}/secrets/${encodeURIComponent(name)}`);
+  }
+
+  /** Reseals every secret with the gateway's current key (after a rotation); says how many. */
+  async reencryptSecrets(): Promise<ReencryptReport> {
+    return this.#api<ReencryptReport>("POST", "/v1/secrets/reencrypt");
+  }
+
+  /**
+   * The whole control-plane state as a backup archive (gzip'd NDJSON, docs/backup.md), streamed as
+   * the gateway reads it. A stream that ends without the archive's end line was cut short: readBackup
+   * refuses it.
+   */
+  async backup(signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    const headers: Record<string, string> = this.#token ? { authorization: `Bearer ${this.#token}` } : {};
+    const res = await request(`${this.url}/v1/backup`, {
+      method: "GET",
+      headers,
+      dispatcher: this.#dispatcher,
+      signal,
+    });
+    if (res.statusCode !== 200) parseAnswer<never>(res.statusCode, await res.body.text(), "/v1/backup");
+    return res.body;
+  }
+
+  /**
+   * Restores an archive from backup(): sent in parts the gateway admits (a session: open, parts,
+   * commit), checked whole by the gateway before anything is written. Refused (ERR_CLUSTER_NOT_EMPTY)
+   * when the cluster has functions, unless `force`. `onPart` hears the bytes sent so far.
+   */
+  async restore(
+    archive: AsyncIterable<Uint8Array> | Uint8Array,
+    options: {
+      readonly force?: boolean;
+      readonly onPart?: (sentBytes: number) => void;
+      /** Bytes per request: at most (and by default) what the gateway asks for. */
+      readonly partBytes?: number;
+    } = {},
+  ): Promise<RestoreReport> {
+    const opened = await this.#api<{ id: string; partBytes: number }>("POST", "/v1/restore");
+    const { id } = opened;
+    const partBytes = Math.min(opened.partBytes, options.partBytes ?? opened.partBytes);
+    const session = `/v1/restore/${id}`;
+    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    try {
+      let index = 0;
+      let sent = 0;
+      for await (const part of partsOf(archive, partBytes)) {
+        const path = `${session}/parts/${index++}`;
+        const res = await request(`${this.url}${path}`, {
+          method: "PUT",
+          headers,
+          body: part,
+          dispatcher: this.#dispatcher,
+        });
+        parseAnswer(res.statusCode, await res.body.text(), path);
+        sent += part.length;
+        options.onPart?.(sent);
+      }
+      return await this.#api<RestoreReport>("POST", `${session}/commit${options.force ? "?force=1" : ""}`);
+    } catch (err) {
+      // A session the gateway still holds (a part failed) is dropped; a commit drops its own.
+      await this.#api("DELETE", session).catch(() => {});
+      throw err;
+    }
+  }
+
   /** Calls a function over HTTP. Any status is returned, not thrown: it is the function's answer. */
   async invoke(name: string, options: InvokeOptions = {}): Promise<InvokeResponse> {
     const path = options.path ?? "/";
     const res = await request(`${this.url}/fn/${encodeURIComponent(name)}${path.startsWith("/") ? path : `/${path}`}`, {
       method: (options.method ?? (options.body === undefined ? "GET" : "POST")) as Dispatcher.HttpMethod,
-      headers: options.headers,
+      headers: options.token ? { ...options.headers, authorization: `Bearer ${options.token}` } : options.headers,
       body: options.body,
       dispatcher: this.#dispatcher,
     });
     const body = new Uint8Array(await res.body.arrayBuffer());
     return { status: res.statusCode, headers: res.headers, body, text: () => new TextDecoder().decode(body) };
+  }
+
+  /**
+   * A function's log entries, oldest first: the retained ones, then with `follow` new ones as they
+   * are written, until `signal` aborts. Each entry is a console line, an error, or a drop marker.
+   *
+   * @example
+   * for await (const entry of hearth.logs("hello", { follow: true, status: "error" })) console.log(entry.message);
+   */
+  logs(name: string, options: LogsOptions = {}): AsyncGenerator<LogEntry> {
+    const headers: Record<string, string> = this.#token ? { authorization: `Bearer ${this.#token}` } : {};
+    const path = `/v1/functions/${encodeURIComponent(name)}/logs`;
+    return readLogStream(
+      `${this.url}${path}${logsQuery(options)}`,
+      headers,
+      options,
+      this.#dispatcher,
+      (status, text) => parseAnswer<never>(status, text, path),
+    );
   }
 
   async #api<T>(method: Dispatcher.HttpMethod, path: string, json?: unknown): Promise<T> {

@@ -13,6 +13,11 @@ export function tokenPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(hearthHome(env), "token");
 }
 
+/** Where `hearth dev` keeps the key it seals secrets with (base64), unless HEARTH_SECRETS_KEY is set. */
+export function secretsKeyPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(hearthHome(env), "secrets-key");
+}
+
 /** How the CLI finds the cluster: HEARTH_URL and HEARTH_TOKEN, else the token `hearth dev` saved. */
 export function resolveClientConfig(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined } {
   let token = env.HEARTH_TOKEN || undefined;

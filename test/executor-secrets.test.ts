@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -92,7 +93,8 @@ describe("a real worker's executor", () => {
       HEARTH_EXECUTORS: "1",
       // What `hearth dev` and operators put in a worker's environment.
       HEARTH_TOKEN: ADMIN_TOKEN,
-      HEARTH_SECRETS_KEY: `secrets-key-${random()}`,
+      // A well-formed key (32 bytes, base64): a malformed one stops the worker at start.
+      HEARTH_SECRETS_KEY: randomBytes(32).toString("base64"),
       NATS_USER: "worker",
       NATS_PASSWORD: WORKER_PASSWORD,
       HEARTH_EXECUTOR_NATS_USER: "executor",

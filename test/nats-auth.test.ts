@@ -8,16 +8,25 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection, nkeys } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { handleLogsApi } from "../control/logs-api.ts";
 import {
   ASYNC_BUCKETS,
   AsyncStore,
   BUCKETS,
   connectNats,
+  encodeLogEntry,
+  ensureLogStream,
   type FunctionRecord,
   FunctionStore,
+  LOG_STREAM,
+  LOG_SUBJECTS,
+  NamespaceStore,
   natsOptionsFromEnv,
+  SecretKeyring,
+  SecretStore,
   STREAMS,
   SUBJECTS,
+  TokenStore,
 } from "../protocol/index.ts";
 import { buildExecutorEnv } from "../runtime/index.ts";
 import { ingestNatsOptionsFromEnv } from "../runtime/main.ts";
@@ -407,6 +416,27 @@ describe("least privilege on an auth-enabled nats-server", () => {
     await expect.poll(() => heard).toEqual(["genuine"]);
   });
 
+  it("gateways hear each other's admission counts and load; nobody else can forge them", async () => {
+    const heard: string[] = [];
+    const before = gateway.refused.length;
+    for (const subject of [SUBJECTS.admissionCounts, SUBJECTS.gatewayLoad]) {
+      gateway.nc.subscribe(subject, { callback: (_err, msg) => void heard.push(`${msg.subject} ${msg.string()}`) });
+    }
+    await gateway.nc.flush();
+    for (const client of [scheduler, workerA, executorA]) {
+      expect(await refusedDuring(client, publishTo(SUBJECTS.admissionCounts))).toEqual([
+        `publish ${SUBJECTS.admissionCounts}`,
+      ]);
+    }
+    gateway.nc.publish(SUBJECTS.admissionCounts, "counts");
+    gateway.nc.publish(SUBJECTS.gatewayLoad, "load");
+    await gateway.nc.flush();
+    await expect
+      .poll(() => heard.sort())
+      .toEqual([`${SUBJECTS.admissionCounts} counts`, `${SUBJECTS.gatewayLoad} load`]);
+    expect(gateway.refused.slice(before)).toEqual([]);
+  });
+
   it("an executor receives only its own node's invocations and answers only what it received", async () => {
     const subject = SUBJECTS.invoke("node-a-4242", "victim");
     expect(subject).toBe("hearth.x.node-a.4242.victim");
@@ -437,6 +467,46 @@ describe("least privilege on an auth-enabled nats-server", () => {
     expect(reply.string()).toBe("ok");
   });
 
+  it("executors publish function logs and nothing else of them; the gateway creates and reads HEARTH_LOGS", async () => {
+    await ensureLogStream(await jetstreamManager(gateway.nc));
+    const subject = LOG_SUBJECTS.fn("victim");
+    const entry = { fn: "victim", version: "v1", invocationId: null, level: "info", kind: "console" } as const;
+    for (const executor of [executorA, executorB]) {
+      const before = executor.refused.length;
+      executor.nc.publish(
+        subject,
+        encodeLogEntry({ ...entry, time: new Date().toISOString(), message: "from an executor" }),
+      );
+      await executor.nc.flush();
+      expect(executor.refused.slice(before)).toEqual([]);
+      expect(await refusedDuring(executor, subscribeTo(LOG_SUBJECTS.all))).toEqual([
+        `subscription ${LOG_SUBJECTS.all}`,
+      ]);
+      const spy = `$JS.API.CONSUMER.CREATE.${LOG_STREAM}.spy.${LOG_SUBJECTS.all}`;
+      expect(await refusedDuring(executor, publishTo(spy))).toEqual([`publish ${spy}`]);
+    }
+    // (The app identity is denied all of hearth.>: see its own test below.)
+    for (const client of [scheduler, workerA]) {
+      expect(await refusedDuring(client, publishTo(subject))).toEqual([`publish ${subject}`]);
+    }
+    // The gateway's logs API, history and follow, on the gateway's identity alone.
+    const deps = { js: jetstream(gateway.nc), store: await FunctionStore.open(gateway.nc), natsConnected: () => true };
+    const req = (target: string) => ({ method: "GET", target, headers: [], body: new Uint8Array() });
+    const before = gateway.refused.length;
+    const history = await handleLogsApi(req("/v1/functions/victim/logs"), "/v1/functions/victim/logs", deps);
+    expect(
+      String(history?.body)
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).message),
+    ).toEqual(["from an executor", "from an executor"]);
+    const follow = await handleLogsApi(req("/v1/functions/victim/logs?follow=1"), "/v1/functions/victim/logs", deps);
+    const lines = follow?.stream?.[Symbol.asyncIterator]();
+    expect(JSON.parse(new TextDecoder().decode((await lines?.next())?.value)).message).toBe("from an executor");
+    await lines?.return?.();
+    expect(gateway.refused.slice(before)).toEqual([]);
+  });
+
   it("only the gateway writes function records and bundles", async () => {
     const kvWrite = `$KV.${BUCKETS.functions}.victim`;
     const bundleWrite = `$O.${BUCKETS.bundles}.M.${Buffer.from(record.digest).toString("base64url")}`;
@@ -462,6 +532,51 @@ describe("least privilege on an auth-enabled nats-server", () => {
     const consumer = `$JS.API.CONSUMER.CREATE.KV_${BUCKETS.functions}.spy.$KV.${BUCKETS.functions}.>`;
     expect(await refusedDuring(executorA, publishTo(consumer))).toEqual([`publish ${consumer}`]);
   });
+  it("the gateway writes sealed secrets, a worker reads and opens them, an executor cannot read them", async () => {
+    const keyring = SecretKeyring.fromEnv({ HEARTH_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64") });
+    await (await SecretStore.open(gateway.nc, keyring)).put("victim", "API_KEY", "s3cr3t-value");
+    const asWorker = await SecretStore.open(workerA.nc, keyring, { create: false });
+    expect(await asWorker.values("victim", ["API_KEY"])).toEqual({ API_KEY: "s3cr3t-value" });
+    const secretWrite = `$KV.${BUCKETS.secrets}.victim.API_KEY`;
+    for (const client of [scheduler, workerA, executorA])
+      expect(await refusedDuring(client, publishTo(secretWrite))).toEqual([`publish ${secretWrite}`]);
+    for (const client of [scheduler, executorA]) {
+      const sealed = await new Kvm(client.nc).open(BUCKETS.secrets);
+      await expect(sealed.get("victim.API_KEY")).rejects.toThrow(/Permissions Violation/);
+    }
+    const directGet = `$JS.API.DIRECT.GET.KV_${BUCKETS.secrets}.$KV.${BUCKETS.secrets}.victim.API_KEY`;
+    await expect(executorA.nc.request(directGet, "", { timeout: 1_000 })).rejects.toThrow(/Permissions Violation/);
+    const consumer = `$JS.API.CONSUMER.CREATE.KV_${BUCKETS.secrets}.spy.$KV.${BUCKETS.secrets}.>`;
+    expect(await refusedDuring(executorA, publishTo(consumer))).toEqual([`publish ${consumer}`]);
+  });
+  it("only the gateway reads and writes tokens and namespaces, and follows the tokens bucket", async () => {
+    const tokens = await TokenStore.open(gateway.nc);
+    const namespaces = await NamespaceStore.open(gateway.nc);
+    const changes: string[] = [];
+    const watch = await tokens.watch((change) => void changes.push(`${change.kind} ${change.key}`));
+    const token = { id: "0123456789ab", name: "ci", scopes: ["deploy:team-a" as const], sha256: "00", createdAt: "" };
+    await tokens.put(token);
+    expect((await tokens.list()).map((t) => t.id)).toEqual([token.id]);
+    expect(await tokens.delete(token.id)).toBe(true);
+    await expect.poll(() => changes).toEqual([`put ${token.id}`, `delete ${token.id}`]);
+    watch.stop();
+    const ns = { name: "team-a", quotas: { functions: 1 }, createdAt: "", updatedAt: "" };
+    expect(await namespaces.create(ns)).toBe(true);
+    expect(await namespaces.create(ns)).toBe(false);
+    expect((await namespaces.list()).map((n) => n.name)).toEqual(["team-a"]);
+    await namespaces.delete("team-a");
+    expect(await namespaces.get("team-a")).toBeNull();
+    // (The app identity is denied every Hearth bucket: see its own test below.)
+    for (const client of [scheduler, workerA, executorA]) {
+      for (const bucket of [BUCKETS.tokens, BUCKETS.namespaces]) {
+        const kv = await new Kvm(client.nc).open(bucket).catch((err: Error) => err);
+        if (!(kv instanceof Error)) await expect(kv.get("x")).rejects.toThrow(/Permissions Violation/);
+        const write = `$KV.${bucket}.x`;
+        expect(await refusedDuring(client, publishTo(write))).toEqual([`publish ${write}`]);
+      }
+    }
+  });
+
   it("the app identity publishes, subscribes and keeps a stream of its own subjects", async () => {
     const heard: string[] = [];
     app.nc.subscribe("orders.>", { callback: (_err, msg) => void heard.push(`${msg.subject} ${msg.string()}`) });

@@ -55,6 +55,15 @@ export class Router {
     return candidates.length > 0 ? routes.policy.pick(candidates) : null;
   }
 
+  /** Whether a fresh executor holds `fn`; false: its next request takes the cold path. Read-only, allocates nothing. */
+  isWarm(fn: string): boolean {
+    const routes = this.#routes.get(fn);
+    if (!routes) return false;
+    const oldest = this.#now() - this.#staleMs;
+    for (const e of routes.endpoints) if (e.seenAt >= oldest) return true;
+    return false;
+  }
+
   /** Applies an executor's report: its functions now, their load, and that it is alive. */
   observe(report: LoadReport): void {
     const now = this.#now();

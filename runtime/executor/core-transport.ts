@@ -1,4 +1,5 @@
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { type FaasMetrics, type InvocationMetrics, statusOfCode } from "../../metrics/index.ts";
 import {
   codeOf,
   decodeInvocation,
@@ -8,6 +9,7 @@ import {
   LIMITS,
   type Logger,
   SUBJECTS,
+  traceIdOfRequestJson,
   WriteCoalescer,
 } from "../../protocol/index.ts";
 import type { FunctionHost } from "./function-host.ts";
@@ -25,6 +27,7 @@ export class CoreTransport {
   readonly #maxBodyBytes: number;
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #writes = new WriteCoalescer();
+  readonly #metrics: FaasMetrics | null;
 
   constructor(options: {
     nc: NatsConnection;
@@ -32,7 +35,10 @@ export class CoreTransport {
     host: FunctionHost;
     log: Logger;
     maxBodyBytes: number;
+    /** Where each invocation's outcome, duration and cold start are counted (none: not counted). */
+    metrics?: FaasMetrics;
   }) {
+    this.#metrics = options.metrics ?? null;
     this.#nc = options.nc;
     this.#executorId = options.executorId;
     this.#host = options.host;
@@ -70,10 +76,20 @@ export class CoreTransport {
 
   async #handle(fn: string, msg: Msg): Promise<void> {
     let invocationId: string | undefined;
+    let requestJson: string | undefined;
+    const started = performance.now();
+    let metrics: InvocationMetrics | undefined;
     try {
       const inv = decodeInvocation(msg);
       invocationId = inv.id;
-      const outcome = await this.#host.invoke(fn, { ...inv, body: msg.data.byteLength > 0 ? msg.data : null });
+      requestJson = inv.requestJson;
+      metrics = this.#metrics?.of(fn, inv.version, inv.trigger);
+      const body = msg.data.byteLength > 0 ? msg.data : null;
+      const outcome = await this.#host.invoke(fn, { ...inv, body, observer: metrics });
+      // Refused before it ran (the pool went as it arrived): the gateway runs it elsewhere, and counts nothing.
+      if (metrics && !(!outcome.ok && outcome.code === "ERR_NO_CAPACITY")) {
+        metrics.record(outcome.ok ? "ok" : statusOfCode(outcome.code), (performance.now() - started) / 1000);
+      }
       if (!outcome.ok) {
         // A function's own error stays in the logs (the host logged it); the caller gets the error id.
         const message =
@@ -90,7 +106,9 @@ export class CoreTransport {
       }
       this.#respond(msg, outcome.body, encodeResponseHeaders(outcome.head), inv.id);
     } catch (err) {
-      this.#log.error({ err, fn, invocationId }, "invocation handling failed");
+      const traceId = requestJson === undefined ? undefined : traceIdOfRequestJson(requestJson);
+      this.#log.error({ err, fn, invocationId, traceId }, "invocation handling failed");
+      metrics?.record(statusOfCode(codeOf(err)), (performance.now() - started) / 1000);
       this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err), invocationId);
     }
   }

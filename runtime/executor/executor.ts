@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  type CanaryVersion,
   codeOf,
   type ErrorCode,
   type FunctionLoad,
@@ -8,12 +9,17 @@ import {
   LIMITS,
   LOAD_REPORT_INTERVAL_MS,
   type LoadReport,
+  type LogEntry,
   type Logger,
+  type LogKind,
   Reporter,
+  type Runnable,
   SingleFlight,
   SUBJECTS,
   silentLogger,
+  traceIdOfRequestJson,
 } from "../../protocol/index.ts";
+import { CAP_MARKER } from "../isolate/bootstrap/console.ts";
 import type { Bootstrap } from "../isolate/bootstrap-source.ts";
 import { CodeCache } from "../isolate/code-cache.ts";
 import { CpuWatchdog } from "../isolate/cpu-watchdog.ts";
@@ -24,8 +30,10 @@ import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import { BundleCache, BundleIntegrityError, type BundleSource } from "./bundle-cache.ts";
 import { CoreTransport } from "./core-transport.ts";
+import type { ExecutorMetrics } from "./executor-metrics.ts";
 import type { FunctionHost, Invocation } from "./function-host.ts";
 import { FunctionPool } from "./function-pool.ts";
+import { LogPublisher, type LogRate } from "./log-publisher.ts";
 import { MemoryGuard } from "./memory-guard.ts";
 
 export interface ExecutorOptions {
@@ -62,6 +70,10 @@ export interface ExecutorOptions {
    * its bound): the supervisor moves its functions to a fresh executor and stops this one.
    */
   readonly onRetire?: (reason: string) => void;
+  /** Where invocations, cold starts, isolate creations and limit kills are counted (none: not counted). */
+  readonly metrics?: ExecutorMetrics;
+  /** The cap on log entries published per function (DEFAULT_LOG_RATE). */
+  readonly logRate?: LogRate;
 }
 
 /**
@@ -83,8 +95,17 @@ const CONSOLE_LEVELS: Record<string, "debug" | "info" | "warn" | "error"> = {
 };
 
 interface LoadedFunction {
+  /** The version the function's record serves. */
   readonly pool: FunctionPool;
+  /**
+   * Other versions requests asked for, by version hash: a canary's, or one a `Hearth-Version`
+   * override reaches. Made on the first request for them; dropped when the deployment changes.
+   */
+  readonly sides: Map<string, FunctionPool>;
 }
+
+/** Side pools kept per function at most (a canary and a smoke-tested version); the oldest goes first. */
+const MAX_SIDE_POOLS = 2;
 
 /**
  * Hosts function isolates in this process (the {@link FunctionHost}) and serves their invocations
@@ -117,10 +138,14 @@ export class Executor implements FunctionHost {
   #sweep: NodeJS.Timeout | null = null;
   readonly #loading = new SingleFlight<string, void>();
   readonly #refreshing = new SingleFlight<string, void>();
+  readonly #loadingSides = new SingleFlight<string, FunctionPool>();
   readonly #reporter: Reporter;
   readonly #memory: MemoryGuard;
   readonly #onRetire: (reason: string) => void;
   #retiring = false;
+  readonly #metrics: ExecutorMetrics | null;
+  /** Console lines and errors of the functions, to `hearth.logs.<fn>` (protocol/logs.ts). */
+  readonly #logs: LogPublisher;
 
   constructor(options: ExecutorOptions) {
     this.id = options.id;
@@ -143,6 +168,13 @@ export class Executor implements FunctionHost {
       farewell: (seq) => report(seq, []),
     });
     this.#fetchRecord = options.fetchRecord ?? (async () => null);
+    this.#metrics = options.metrics ?? null;
+    this.#logs = new LogPublisher({
+      rate: options.logRate,
+      publish: (subject, data) => {
+        if (!this.#nc.isClosed()) this.#nc.publish(subject, data);
+      },
+    });
     this.#bundles = new BundleCache(options.bundles);
     this.#log = options.log ?? silentLogger();
     this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
@@ -174,9 +206,14 @@ export class Executor implements FunctionHost {
       events: {
         backgroundCut: (fn, code, message) => {
           const count = this.#countLimit(fn, code);
-          this.#log.warn({ fn, code, reason: message, count }, "work after the response cut off");
+          const version = this.#loaded.get(fn)?.pool.fn.version;
+          this.#log.warn({ fn, version, code, reason: message, count }, "work after the response cut off");
+          const pool = this.#loaded.get(fn)?.pool;
+          if (pool)
+            this.#publishLog(pool.fn, null, "error", `${code}: work after the response cut off: ${message}`, "error");
         },
         stuck: (fn) => this.#retire(`an isolate of ${fn} is running code V8 cannot interrupt`),
+        isolateCreated: (fn, seconds) => this.#metrics?.faas.observeInit(fn.name, fn.version, seconds),
       },
     };
     this.#onRetire = options.onRetire ?? (() => {});
@@ -186,6 +223,7 @@ export class Executor implements FunctionHost {
       host: this,
       log: this.#log,
       maxBodyBytes: this.#maxBodyBytes,
+      ...(options.metrics ? { metrics: options.metrics.faas } : {}),
     });
     this.#memory = new MemoryGuard({
       hostedLimitMb: () => this.#hostedLimitMb(),
@@ -202,7 +240,9 @@ export class Executor implements FunctionHost {
   /** The memory limits of the isolates hosted here, MB (the memory guard's bound, less its margin). */
   #hostedLimitMb(): number {
     let total = 0;
-    for (const { pool } of this.#loaded.values()) total += pool.fn.memoryMb * Math.max(1, pool.size);
+    for (const { pool, sides } of this.#loaded.values()) {
+      for (const p of [pool, ...sides.values()]) total += p.fn.memoryMb * Math.max(1, p.size);
+    }
     return total;
   }
 
@@ -234,8 +274,20 @@ export class Executor implements FunctionHost {
   async update(record: FunctionRecord): Promise<void> {
     const held = this.#records.get(record.name);
     if (!held) return;
-    if (held.version !== record.version) this.#records.set(record.name, record);
+    this.#records.set(record.name, record);
     await this.#refresh(record.name, record.version);
+    this.#dropSides(record);
+  }
+
+  /** Closes the side pools of versions the deployment no longer serves (requests in them finish first). */
+  #dropSides(record: FunctionRecord): void {
+    const loaded = this.#loaded.get(record.name);
+    if (!loaded) return;
+    for (const [version, pool] of loaded.sides) {
+      if (version === record.canary?.version) continue;
+      loaded.sides.delete(version);
+      void pool.close();
+    }
   }
 
   /** The function was removed from the store: unload it, and fail a load of it under way. */
@@ -251,15 +303,22 @@ export class Executor implements FunctionHost {
 
   #loadSnapshot(): FunctionLoad[] {
     const loads: FunctionLoad[] = [];
-    for (const [name, { pool }] of this.#loaded) {
+    for (const [name, { pool, sides }] of this.#loaded) {
+      // A canary's pool serves the same function: its load is the function's load.
+      let [inFlight, isolates, invocations] = [pool.inFlight, pool.size, pool.invocations];
+      for (const side of sides.values()) {
+        inFlight += side.inFlight;
+        isolates += side.size;
+        invocations += side.invocations;
+      }
       loads.push({
         name,
         version: pool.fn.version,
-        inFlight: pool.inFlight,
-        isolates: pool.size,
+        inFlight,
+        isolates,
         maxIsolates: pool.maxIsolates,
         concurrency: pool.fn.concurrency,
-        invocations: pool.invocations,
+        invocations,
       });
     }
     return loads;
@@ -276,7 +335,7 @@ export class Executor implements FunctionHost {
   async load(record: FunctionRecord, maxIsolates?: number): Promise<void> {
     const { name } = record;
     const held = this.#records.get(name);
-    if (held?.version !== record.version) this.#records.set(name, record);
+    this.#records.set(name, record);
     if (!this.#loaded.has(name)) {
       try {
         await this.#loading.run(name, () => this.#load(name));
@@ -286,6 +345,7 @@ export class Executor implements FunctionHost {
         throw err;
       }
     } else if (held?.version !== record.version) await this.#refresh(name, record.version);
+    this.#dropSides(record);
     if (maxIsolates !== undefined) this.#loaded.get(name)?.pool.setMaxIsolates(maxIsolates);
     this.#reporter.changed();
   }
@@ -295,9 +355,9 @@ export class Executor implements FunctionHost {
     const record = this.#records.get(name);
     if (!record) throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} is not deployed`);
     const t1 = performance.now();
-    const pool = new FunctionPool(await this.#functionCode(record), {
+    const pool: FunctionPool = new FunctionPool(await this.#functionCode(name, record, record.versionId), {
       ...this.#deps,
-      onConsole: (lines) => this.#onConsole(name, lines),
+      onConsole: (lines) => this.#onConsole(pool.fn, lines),
     });
     const t2 = performance.now();
     await pool.warm();
@@ -308,9 +368,9 @@ export class Executor implements FunctionHost {
       pool.dispose();
       throw new HearthError("ERR_FUNCTION_NOT_FOUND", `Function ${name} was removed`);
     }
-    this.#loaded.set(name, { pool });
+    this.#loaded.set(name, { pool, sides: new Map() });
     // Redeployed while we were loading it: serve the new version from the first request.
-    if (latest.version !== record.version) pool.replace(await this.#functionCode(latest));
+    if (latest.version !== record.version) pool.replace(await this.#functionCode(name, latest, latest.versionId));
     await this.#transport.attach(name);
     const ms = (a: number, b: number) => Number((b - a).toFixed(2));
     this.#log.info(
@@ -333,7 +393,7 @@ export class Executor implements FunctionHost {
     this.#loaded.delete(name);
     this.#records.delete(name); // no longer hosted here: keep no env of it
     void this.#transport.detach(name);
-    const closed = loaded.pool.close();
+    const closed = Promise.all([loaded.pool, ...loaded.sides.values()].map((pool) => pool.close())).then(() => {});
     this.#log.info({ fn: name, reason }, "function unloaded");
     this.#reporter.changed();
     this.#onUnload(name);
@@ -347,12 +407,13 @@ export class Executor implements FunctionHost {
     }
   }
 
-  async #functionCode(record: FunctionRecord): Promise<FunctionCode> {
+  async #functionCode(name: string, record: Runnable, versionId: number | undefined): Promise<FunctionCode> {
     return {
-      name: record.name,
+      name,
+      ...(versionId !== undefined ? { versionId } : {}),
       digest: record.digest,
       version: record.version,
-      code: await this.#verifiedCode(record),
+      code: await this.#verifiedCode(name, record),
       env: record.env,
       memoryMb: record.memoryMb,
       timeoutMs: record.timeoutMs,
@@ -363,7 +424,7 @@ export class Executor implements FunctionHost {
   }
 
   /** The bundle's code, refused (logged, counted, never compiled) when it does not hash to its digest. */
-  async #verifiedCode(record: FunctionRecord): Promise<string> {
+  async #verifiedCode(name: string, record: Runnable): Promise<string> {
     try {
       return await this.#bundles.get(record.digest);
     } catch (err) {
@@ -371,7 +432,7 @@ export class Executor implements FunctionHost {
         this.#refusedBundles++;
         this.#log.error(
           {
-            fn: record.name,
+            fn: name,
             version: record.version,
             expectedDigest: err.expectedDigest,
             actualDigest: err.actualDigest,
@@ -404,7 +465,7 @@ export class Executor implements FunctionHost {
       for (;;) {
         const record = this.#records.get(name);
         if (!record || this.#loaded.get(name) !== loaded || record.version === loaded.pool.fn.version) return;
-        loaded.pool.replace(await this.#functionCode(record));
+        loaded.pool.replace(await this.#functionCode(name, record, record.versionId));
       }
     });
   }
@@ -417,37 +478,99 @@ export class Executor implements FunctionHost {
   async invoke(fn: string, inv: Invocation): Promise<InvokeOutcome> {
     const loaded = this.#loaded.get(fn);
     if (!loaded) return { ok: false, code: "ERR_NO_CAPACITY", message: `${fn} is not loaded here; retry` };
-    const { pool } = loaded;
+    let pool = loaded.pool;
     this.#inFlight++;
     this.#reporter.changed();
     try {
-      // The sender names the version it expects; a stale pool catches up before serving.
-      if (inv.version !== pool.fn.version) await this.#refresh(fn, inv.version);
-      const outcome = await pool.invoke(inv.id, inv.requestJson, inv.body);
+      // The sender names the version it expects: a canary's, or a newer one a stale pool catches up to.
+      if (inv.version !== pool.fn.version) pool = await this.#poolFor(fn, loaded, inv.version);
+      const outcome = await pool.invoke(inv.id, inv.requestJson, inv.body, inv.observer);
       if (outcome.ok) {
         const limit = Math.min(this.#maxBodyBytes, pool.fn.maxBodyBytes);
         if (outcome.body.byteLength <= limit) return outcome;
-        return { ok: false, code: "ERR_PAYLOAD_TOO_LARGE", message: `Response body is over the ${limit} byte limit` };
+        const message = `Response body is over the ${limit} byte limit`;
+        this.#publishLog(pool.fn, inv.id, "error", `ERR_PAYLOAD_TOO_LARGE: ${message}`, "error");
+        return { ok: false, code: "ERR_PAYLOAD_TOO_LARGE", message };
       }
-      const log = this.#log.child({ fn, invocationId: inv.id });
+      const traceId = traceIdOfRequestJson(inv.requestJson);
+      const log = this.#log.child({ fn, version: pool.fn.version, invocationId: inv.id, traceId });
       if (outcome.code === "ERR_FUNCTION_THREW") {
         log.error({ err: { message: outcome.message, ...outcome.detail } }, "function threw");
+        this.#publishLog(pool.fn, inv.id, "error", outcome.detail?.stack ?? outcome.message, "error");
       } else {
         const count = this.#countLimit(fn, outcome.code);
         log.warn({ code: outcome.code, reason: outcome.message, count }, "invocation failed");
+        this.#publishLog(pool.fn, inv.id, "error", `${outcome.code}: ${outcome.message}`, "error");
       }
       return outcome;
     } catch (err) {
-      this.#log.error({ err, fn, invocationId: inv.id }, "invocation handling failed");
-      return { ok: false, code: codeOf(err), message: err instanceof Error ? err.message : String(err) };
+      const message = err instanceof Error ? err.message : String(err);
+      const traceId = traceIdOfRequestJson(inv.requestJson);
+      this.#log.error(
+        { err, fn, version: pool.fn.version, invocationId: inv.id, traceId },
+        "invocation handling failed",
+      );
+      this.#publishLog(pool.fn, inv.id, "error", `${codeOf(err)}: ${message}`, "error");
+      return { ok: false, code: codeOf(err), message };
     } finally {
       if (--this.#inFlight === 0) this.#idle?.resolve();
       this.#reporter.changed();
     }
   }
 
+  /**
+   * The pool that serves `version` of a loaded function: a side pool when the deployment (or, for a
+   * `Hearth-Version` override, the supervisor's answer) names it as another version; otherwise the
+   * function's own pool, brought up to that version when the store says it is the current one.
+   */
+  async #poolFor(name: string, loaded: LoadedFunction, version: string): Promise<FunctionPool> {
+    const side = loaded.sides.get(version);
+    if (side) return side;
+    let record = this.#records.get(name);
+    if (record && record.version !== version && record.canary?.version !== version) {
+      // The supervisor answers with its latest record (and, for a version not deployed, that version).
+      const fetched = await this.#fetchRecord(name, version);
+      if (fetched?.name === name && this.#records.has(name)) {
+        this.#records.set(name, fetched);
+        record = fetched;
+      }
+    }
+    const canary = record?.canary;
+    if (canary?.version === version && record?.version !== version) return this.#sidePool(name, loaded, canary);
+    await this.#refresh(name, version);
+    return loaded.pool;
+  }
+
+  /** The side pool of `runnable`, made once however many requests ask at the same time. */
+  #sidePool(name: string, loaded: LoadedFunction, runnable: CanaryVersion): Promise<FunctionPool> {
+    return this.#loadingSides.run(`${name}@${runnable.version}`, async () => {
+      const held = loaded.sides.get(runnable.version);
+      if (held) return held;
+      const pool: FunctionPool = new FunctionPool(await this.#functionCode(name, runnable, runnable.id), {
+        ...this.#deps,
+        onConsole: (lines) => this.#onConsole(pool.fn, lines),
+      });
+      await pool.warm();
+      if (this.#loaded.get(name) !== loaded) {
+        pool.dispose();
+        throw new HearthError("ERR_NO_CAPACITY", `${name} was unloaded here; retry`);
+      }
+      pool.setMaxIsolates(loaded.pool.maxIsolates);
+      loaded.sides.set(runnable.version, pool);
+      if (loaded.sides.size > MAX_SIDE_POOLS) {
+        const [oldest, oldestPool] = loaded.sides.entries().next().value as [string, FunctionPool];
+        loaded.sides.delete(oldest);
+        void oldestPool.close();
+      }
+      this.#log.info({ fn: name, version: runnable.version }, "side version loaded");
+      this.#reporter.changed();
+      return pool;
+    });
+  }
+
   /** How often each function hit each limit in this executor; logged with every event. */
   #countLimit(fn: string, code: ErrorCode): number {
+    this.#metrics?.limitEvent(fn, code);
     const key = `${fn} ${code}`;
     const count = (this.#limitCounts.get(key) ?? 0) + 1;
     this.#limitCounts.set(key, count);
@@ -459,11 +582,38 @@ export class Executor implements FunctionHost {
     return Object.fromEntries(this.#limitCounts);
   }
 
-  /** Lines arrive batched and capped per invocation by the isolate (bootstrap/console.ts). */
-  #onConsole(fn: string, lines: readonly ConsoleEntry[]): void {
+  /**
+   * Lines arrive batched and capped per invocation by the isolate (bootstrap/console.ts); a batch is
+   * published back to back, and the NATS client sends it in one write.
+   */
+  #onConsole(code: FunctionCode, lines: readonly ConsoleEntry[]): void {
+    const { name: fn, version } = code;
     for (const { level, message, invocationId } of lines) {
-      this.#log[CONSOLE_LEVELS[level] ?? "info"]({ fn, invocationId, source: "console", consoleLevel: level }, message);
+      const pinoLevel = CONSOLE_LEVELS[level] ?? "info";
+      this.#log[pinoLevel]({ fn, version, invocationId, source: "console", consoleLevel: level }, message);
+      const capped = pinoLevel === "warn" && CAP_MARKER.test(message);
+      this.#publishLog(code, invocationId, pinoLevel, message, capped ? "dropped" : "console");
     }
+  }
+
+  /** One entry for `hearth logs`, attributed to the version that wrote it (a canary's lines are its own). */
+  #publishLog(
+    code: FunctionCode,
+    invocationId: string | null,
+    level: LogEntry["level"],
+    message: string,
+    kind: LogKind,
+  ): void {
+    const { name: fn, version, versionId } = code;
+    this.#logs.write({
+      fn,
+      version,
+      ...(versionId !== undefined ? { versionId } : {}),
+      invocationId,
+      level,
+      message,
+      kind,
+    });
   }
 
   /**
@@ -472,6 +622,7 @@ export class Executor implements FunctionHost {
    */
   async close(graceMs = 4_000): Promise<void> {
     this.#reporter.stop();
+    this.#logs.close();
     this.#memory.stop();
     if (this.#sweep) clearInterval(this.#sweep);
     await this.#transport.close();

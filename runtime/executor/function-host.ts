@@ -8,6 +8,13 @@ export interface Invocation {
   /** RequestHead JSON for fetch(), the event JSON of runtime/isolate/events.ts for queue() and scheduled(). */
   readonly requestJson: string;
   readonly body: Uint8Array | null;
+  /** Told when this invocation had to wait for an isolate to be created (faas_coldstarts_total). */
+  readonly observer?: InvocationObserver;
+}
+
+/** What a pool tells about one invocation as it runs it. */
+export interface InvocationObserver {
+  coldStart(): void;
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   type InvokeOutcome,
   type IsolateDeps,
 } from "../isolate/function-isolate.ts";
+import type { InvocationObserver } from "./function-host.ts";
 
 /** How a pool grows and recycles its isolates. */
 export interface PoolPolicy {
@@ -100,7 +101,13 @@ export class FunctionPool {
     if (this.#isolates.length === 0) await this.#grow();
   }
 
-  async invoke(id: string, requestJson: string, body: Uint8Array | null): Promise<InvokeOutcome> {
+  /** `observer` hears whether the request had to wait for a new isolate (a cold start). */
+  async invoke(
+    id: string,
+    requestJson: string,
+    body: Uint8Array | null,
+    observer?: InvocationObserver,
+  ): Promise<InvokeOutcome> {
     if (this.#disposed) {
       return {
         ok: false,
@@ -115,6 +122,7 @@ export class FunctionPool {
     try {
       let isolate = this.#pick();
       if (!isolate) {
+        observer?.coldStart();
         try {
           isolate = await this.#grow();
         } catch (err) {
@@ -156,7 +164,9 @@ export class FunctionPool {
 
   async #create(): Promise<FunctionIsolate> {
     const fn = this.#fn;
+    const started = performance.now();
     const isolate = await FunctionIsolate.create(fn, this.#deps);
+    this.#deps.events?.isolateCreated?.(fn, (performance.now() - started) / 1000);
     if (this.#disposed) {
       // The pool went away while this was being built: nothing would ever dispose it.
       isolate.dispose();

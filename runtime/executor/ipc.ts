@@ -1,3 +1,4 @@
+import type { MetricObjectWithValues, MetricValue } from "prom-client";
 import type { ErrorCode, FunctionRecord } from "../../protocol/index.ts";
 
 /**
@@ -29,8 +30,21 @@ export interface RecordAnswer {
   readonly record: FunctionRecord | null;
 }
 
+/** Supervisor → executor: send your metrics (the worker is being scraped). Answered by a {@link MetricsAnswer}. */
+export interface MetricsQuery {
+  readonly type: "metrics-query";
+  readonly requestId: number;
+}
+
+/** Executor → supervisor: its registry as prom-client's `getMetricsAsJSON()` gives it, for aggregation. */
+export interface MetricsAnswer {
+  readonly type: "metrics";
+  readonly requestId: number;
+  readonly metrics: MetricObjectWithValues<MetricValue<string>>[];
+}
+
 /** Everything the supervisor sends an executor. */
-export type SupervisorMessage = ExecutorRequest | PrefetchNotice | RecordAnswer;
+export type SupervisorMessage = ExecutorRequest | PrefetchNotice | RecordAnswer | MetricsQuery;
 
 /**
  * Executor → supervisor: a request named a version of a hosted function this executor does not have
@@ -57,6 +71,7 @@ export interface RetireRequest {
 export type ExecutorMessage =
   | { readonly type: "ready"; readonly id: string }
   | RetireRequest
+  | MetricsAnswer
   | { readonly type: "unloaded"; readonly name: string }
   | RecordQuery
   | { readonly type: "reply"; readonly requestId: number; readonly ok: true }

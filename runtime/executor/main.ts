@@ -15,7 +15,9 @@ import {
 import { loadBootstrap } from "../isolate/bootstrap-source.ts";
 import { openBundleStore } from "./bundle-cache.ts";
 import { DEFAULT_IDLE_MS, DEFAULT_STEM_CELLS, Executor } from "./executor.ts";
+import { ExecutorMetrics } from "./executor-metrics.ts";
 import type { ExecutorMessage, ExecutorRequest, SupervisorMessage } from "./ipc.ts";
+import { DEFAULT_LOG_RATE } from "./log-publisher.ts";
 
 /** A record query the supervisor does not answer in this time fails the request that needed it. */
 const RECORD_QUERY_TIMEOUT_MS = 5_000;
@@ -55,7 +57,10 @@ function queryRecord(name: string, version: string): Promise<FunctionRecord | nu
   });
 }
 
+// Kept here, collected by the worker over IPC when it is scraped: nothing is sent per invocation.
+const metrics = new ExecutorMetrics();
 const executor = new Executor({
+  metrics,
   nc,
   id,
   node,
@@ -71,6 +76,10 @@ const executor = new Executor({
   egressAllow: process.env.HEARTH_EGRESS_ALLOW,
   idleMs: intFromEnv(process.env, "HEARTH_IDLE_MS", DEFAULT_IDLE_MS),
   stemCells: intFromEnv(process.env, "HEARTH_STEM_CELLS", DEFAULT_STEM_CELLS),
+  logRate: {
+    linesPerSecond: intFromEnv(process.env, "HEARTH_LOG_LINES_PER_SECOND", DEFAULT_LOG_RATE.linesPerSecond),
+    burst: intFromEnv(process.env, "HEARTH_LOG_BURST", DEFAULT_LOG_RATE.burst),
+  },
   onUnload: (name) => send({ type: "unloaded", name }),
   onRetire: (reason) => send({ type: "retire", reason }),
 });
@@ -97,6 +106,17 @@ process.on("message", (message: SupervisorMessage) => {
   if (message.type === "record") {
     queries.get(message.requestId)?.(message.record);
     queries.delete(message.requestId);
+    return;
+  }
+  if (message.type === "metrics-query") {
+    const { requestId } = message;
+    metrics.registry.getMetricsAsJSON().then(
+      (json) => send({ type: "metrics", requestId, metrics: json }),
+      (err: unknown) => {
+        log.error({ err }, "collecting metrics failed");
+        send({ type: "metrics", requestId, metrics: [] });
+      },
+    );
     return;
   }
   const request = message;

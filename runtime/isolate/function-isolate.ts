@@ -11,6 +11,8 @@ export interface FunctionCode {
   readonly digest: string;
   /** FunctionRecord.version: changes with code, env or limits. */
   readonly version: string;
+  /** The version's id (1, 2, 3, ...), for logs; absent in tests that run code without a deploy. */
+  readonly versionId?: number;
   /** The bundle as a classic script that sets `globalThis.__hearth_module`. */
   readonly code: string;
   readonly env: Readonly<Record<string, string>>;
@@ -47,6 +49,8 @@ export interface IsolateEvents {
    * frees that thread (and the memory it may still be taking).
    */
   stuck?(fn: string): void;
+  /** An isolate of `fn` was created and its module evaluated in `seconds` (for faas_init_duration_seconds). */
+  isolateCreated?(fn: FunctionCode, seconds: number): void;
 }
 
 /**

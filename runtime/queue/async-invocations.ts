@@ -196,7 +196,7 @@ export class AsyncInvocationRunner {
       };
       await store.putStatus(done); // a success is final: written over whatever a twin delivery wrote
       msg.ack();
-      log.debug({ fn: record.name, invocationId: id, attempts }, "async invocation succeeded");
+      log.debug({ fn: record.name, version: record.version, invocationId: id, attempts }, "async invocation succeeded");
       this.#callBack(done, reply.head.headers, reply.body, startedAt);
       return;
     }
@@ -219,7 +219,14 @@ export class AsyncInvocationRunner {
       }
       msg.nak(retryIn);
       log.info(
-        { fn: record.name, invocationId: id, attempts, code: failure.code, retryInMs: retryIn },
+        {
+          fn: record.name,
+          version: record.version,
+          invocationId: id,
+          attempts,
+          code: failure.code,
+          retryInMs: retryIn,
+        },
         "async invocation failed; will retry",
       );
       return;

@@ -3,6 +3,7 @@ import {
   decodeReply,
   encodeInvocation,
   type InvocationReply,
+  type InvocationTrigger,
   NoReplyError,
   noReplyFailure,
   RequestMux,
@@ -25,6 +26,16 @@ export interface ExecutorInvocation {
 }
 
 /**
+ * How a worker's invocation came, for the executor's metrics: the worker runs async invocations
+ * (a RequestHead, `{"method":…`) and events (runtime/isolate/events.ts: `{"event":"queue"|"scheduled",…`).
+ */
+function triggerOf(requestJson: string): InvocationTrigger {
+  if (requestJson.startsWith('{"event":"queue"')) return "queue";
+  if (requestJson.startsWith('{"event":"scheduled"')) return "cron";
+  return "async";
+}
+
+/**
  * The worker's way into its executors' function hosts: the same core request/reply an HTTP invocation
  * takes (`hearth.x.<node>.<pid>.<fn>`), so a queued invocation runs exactly as a sync one does, with
  * the same limits, and the executor needs no JetStream rights of its own. An executor that dies fails
@@ -42,7 +53,7 @@ export class ExecutorClient {
     const timeoutMs = inv.timeoutMs + REPLY_GRACE_MS;
     try {
       const msg = await this.#mux.request(SUBJECTS.invoke(inv.executor, inv.fn), inv.body, {
-        headers: encodeInvocation(inv.id, inv.version, inv.requestJson),
+        headers: encodeInvocation(inv.id, inv.version, inv.requestJson, triggerOf(inv.requestJson)),
         timeoutMs,
         group: inv.executor,
       });

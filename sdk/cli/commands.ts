@@ -1,46 +1,21 @@
 import { readFileSync } from "node:fs";
-import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { buildBundle } from "../bundle.ts";
-import { HearthClient } from "../client.ts";
 import { resolveClientConfig } from "../config.ts";
 import { startLocalCluster } from "../dev/cluster.ts";
+import { ACCESS_COMMANDS } from "./access-commands.ts";
+import { client, intFlag, optionalInt, parse, positional } from "./args.ts";
+import { BACKUP_COMMANDS } from "./backup-commands.ts";
+import { logs } from "./logs-commands.ts";
 import { type Output, UsageError } from "./output.ts";
+import { parseRateLimitFlag } from "./rate-limit-flag.ts";
+import { secrets } from "./secrets-commands.ts";
+import { describeDeploy, rollback, rollout, versions } from "./versions-commands.ts";
 
 /** A CLI command: parses its own arguments, prints through `out`, returns the exit code. */
 export interface Command {
   readonly usage: string;
   readonly summary: string;
   run(args: string[], out: Output): Promise<number>;
-}
-
-function client(): HearthClient {
-  return new HearthClient(resolveClientConfig());
-}
-
-function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
-  try {
-    const withJson = { ...options, json: { type: "boolean" } } as T & { json: { type: "boolean" } };
-    return parseArgs({ args, options: withJson, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-function positional(positionals: string[], what: string): string {
-  const value = positionals[0];
-  if (!value) throw new UsageError(`missing ${what}`);
-  return value;
-}
-
-function intFlag(value: string, flag: string, min = 1): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`${flag} must be an integer of at least ${min}, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-function optionalInt(value: string | undefined, flag: string, min = 1): number | undefined {
-  return value === undefined ? undefined : intFlag(value, flag, min);
 }
 
 function parseEnvPairs(pairs: string[]): Record<string, string> {
@@ -55,7 +30,7 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 
 const deploy: Command = {
   usage:
-    "hearth deploy <entry> --name <fn> [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--min-instances <n>] [--max-instances <n>] [--max-body <bytes>] [--retries <n>] [--max-event-age <s>] [--env K=V]... [--json]",
+    "hearth deploy <entry> --name <fn> [-m <message>] [--percent <1-100>] [--memory <MB>] [--timeout <ms>] [--cpu <ms>] [--concurrency <n>] [--min-instances <n>] [--max-instances <n>] [--max-body <bytes>] [--retries <n>] [--max-event-age <s>] [--rate-limit <n>/<s|10s|min>|off] [--env K=V]... [--namespace <ns>] [--private | --public] [--json]",
   summary: "Bundle a function with esbuild and deploy it",
   async run(args, out) {
     const { values, positionals } = parse(args, {
@@ -69,10 +44,17 @@ const deploy: Command = {
       "max-body": { type: "string" },
       retries: { type: "string" },
       "max-event-age": { type: "string" },
+      "rate-limit": { type: "string" },
       env: { type: "string", multiple: true },
+      message: { type: "string", short: "m" },
+      percent: { type: "string" },
+      namespace: { type: "string" },
+      private: { type: "boolean" },
+      public: { type: "boolean" },
     });
     const entry = positional(positionals, "<entry> file");
     if (!values.name) throw new UsageError("missing --name <fn>");
+    if (values.private && values.public) throw new UsageError("give one of --private and --public");
     // Bounds are the gateway's to check (ASYNC_POLICY_BOUNDS); its message names the field.
     const retries = optionalInt(values.retries, "--retries", 0);
     const maxEventAgeS = optionalInt(values["max-event-age"], "--max-event-age");
@@ -80,7 +62,10 @@ const deploy: Command = {
     const info = await client().deploy(values.name, {
       code: bundle.code,
       filename: bundle.filename,
-      env: parseEnvPairs(values.env ?? []),
+      // Left out unless named: a redeploy keeps the variables it was not told to change.
+      ...(values.env ? { env: parseEnvPairs(values.env) } : {}),
+      ...(values.message ? { message: values.message } : {}),
+      percent: optionalInt(values.percent, "--percent"),
       memoryMb: optionalInt(values.memory, "--memory"),
       timeoutMs: optionalInt(values.timeout, "--timeout"),
       cpuMs: optionalInt(values.cpu, "--cpu"),
@@ -89,17 +74,19 @@ const deploy: Command = {
       minInstances: optionalInt(values["min-instances"], "--min-instances", 0),
       maxInstances: optionalInt(values["max-instances"], "--max-instances"),
       ...(retries !== undefined || maxEventAgeS !== undefined ? { async: { retries, maxEventAgeS } } : {}),
+      ...(values["rate-limit"] !== undefined ? { rateLimit: parseRateLimitFlag(values["rate-limit"]) } : {}),
+      ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+      ...(values.private || values.public ? { access: values.private ? "private" : "public" } : {}),
     });
     out.result(info);
-    out.info(`✔ Deployed ${info.name} (${(info.bundleBytes / 1024).toFixed(1)} KB, ${info.digest.slice(0, 12)})`);
-    out.info(`  ${info.url}`);
+    for (const line of describeDeploy(info)) out.info(line);
     return 0;
   },
 };
 
 const invoke: Command = {
   usage:
-    "hearth invoke <fn> [--data <body> | --data-file <path>] [--method <M>] [--path </p?q>] [--header K:V]... [--async [--idempotency-key <key>] [--callback <url>]] [--json]",
+    "hearth invoke <fn> [--data <body> | --data-file <path>] [--method <M>] [--path </p?q>] [--header K:V]... [--async [--idempotency-key <key>] [--callback <url>]] [--auth] [--json]",
   summary: "Call a function over HTTP and print its response body (with --async: queue it and print its id)",
   async run(args, out) {
     const { values, positionals } = parse(args, {
@@ -111,6 +98,7 @@ const invoke: Command = {
       async: { type: "boolean" },
       "idempotency-key": { type: "string" },
       callback: { type: "string" },
+      auth: { type: "boolean" },
     });
     const name = positional(positionals, "<fn>");
     const body = values["data-file"] ? readFileSync(values["data-file"]) : values.data;
@@ -120,7 +108,9 @@ const invoke: Command = {
       if (colon <= 0) throw new UsageError(`--header expects Name:Value, got ${JSON.stringify(h)}`);
       headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
     }
-    const request = { body, method: values.method, path: values.path, headers };
+    // --auth: a private function needs the token (HEARTH_TOKEN or the saved one); Hearth strips it before the function.
+    const token = values.auth ? resolveClientConfig().token : undefined;
+    const request = { body, method: values.method, path: values.path, headers, ...(token ? { token } : {}) };
     if (values.async) {
       const accepted = await client().invokeAsync(name, {
         ...request,
@@ -368,6 +358,7 @@ const dev: Command = {
       appNatsUrl: cluster.appNatsUrl,
       tokenPath: cluster.tokenPath,
       pids: cluster.pids,
+      metrics: { gateway: `${cluster.url}/metrics`, ...cluster.metrics },
     });
     out.info(`✔ Hearth is running at ${cluster.url}`);
     out.info(`  NATS: ${cluster.natsUrl}`);
@@ -378,6 +369,8 @@ const dev: Command = {
         ? `  Admin token: saved in ${cluster.tokenPath} (the CLI reads it)`
         : "  Admin token: from HEARTH_TOKEN",
     );
+    const componentMetrics = Object.entries(cluster.metrics).map(([role, url]) => `${role} ${url}`);
+    out.info(`  Metrics: ${cluster.url}/metrics (admin token); ${componentMetrics.join(", ")}`);
     out.info("  Deploy: npx hearth deploy ./hello.ts --name hello — Ctrl-C stops everything.");
     await stopped.promise;
     return 0;
@@ -403,14 +396,21 @@ function serverCommand(role: "gateway" | "scheduler" | "worker", summary: string
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
   deploy,
+  versions,
+  rollout,
+  rollback,
   invoke,
   invocation,
+  logs,
   dlq,
   triggers,
+  secrets,
   ls,
   rm,
   status,
   nodes,
+  ...ACCESS_COMMANDS,
+  ...BACKUP_COMMANDS,
   dev,
   gateway: serverCommand("gateway", "Run the HTTP gateway (env: NATS_URL, HEARTH_TOKEN, HEARTH_PORT)"),
   scheduler: serverCommand("scheduler", "Run the scheduler (env: NATS_URL)"),

@@ -8,13 +8,16 @@ import { request } from "undici";
 import {
   AsyncStore,
   connectNats,
+  ensureLogStream,
   FunctionStore,
   intFromEnv,
   natsOptionsFromEnv,
   TriggerStore,
   terminate,
+  VersionStore,
 } from "../../protocol/index.ts";
 import { hearthHome, tokenPath } from "../config.ts";
+import { metricsPortsFor } from "./metrics-ports.ts";
 import {
   type ClusterIdentities,
   createClusterIdentities,
@@ -27,6 +30,7 @@ import {
   saveIdentities,
 } from "./nats-identities.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
+import { resolveSecretsKey } from "./secrets-key.ts";
 
 const CLI_MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
@@ -123,6 +127,11 @@ export interface LocalCluster {
    * anew on each access: a restarted component shows its new pid, one waiting to restart `undefined`.
    */
   readonly pids: Readonly<Record<string, number | undefined>>;
+  /**
+   * Where the scheduler and each worker serve /metrics (`scheduler`, `worker-1`, ...: a URL each, on
+   * free ports picked at start). The gateway's is `<url>/metrics`, with the admin token.
+   */
+  readonly metrics: Readonly<Record<string, string>>;
   /** SIGTERM to every component, SIGKILL after a grace period; then nats-server. Idempotent. */
   stop(): Promise<void>;
 }
@@ -174,6 +183,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const home = hearthHome(env);
   mkdirSync(home, { recursive: true });
   const { token, savedAt } = resolveToken(env);
+  const secretsKey = resolveSecretsKey(env).key;
   const port = intFromEnv(env, "HEARTH_PORT", 8080);
   const workers = intFromEnv(env, "HEARTH_WORKERS", 1);
   const host = env.HEARTH_HOST || "127.0.0.1";
@@ -193,6 +203,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     });
   }
   const components = new Map<string, Component>();
+  /** Role → its /metrics URL (scheduler and workers). */
+  const metrics: Record<string, string> = {};
   let stopping = false;
   // Until startup completes, a dying component fails startLocalCluster itself (waitUntilReady).
   let started = false;
@@ -244,13 +256,25 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
   try {
     const roles = ["scheduler", ...nodes, "gateway"];
+    const metricsHost = env.HEARTH_METRICS_HOST || "127.0.0.1";
+    const metricsPorts = await metricsPortsFor(roles, metricsHost);
+    for (const [role, metricsPort] of metricsPorts) {
+      metrics[role] = `http://${metricsHost.includes(":") ? `[${metricsHost}]` : metricsHost}:${metricsPort}/metrics`;
+    }
     for (const role of roles) {
+      const metricsPort = metricsPorts.get(role);
       const roleEnv = {
         ...componentEnv(env, role, identities),
         NATS_URL: natsUrl,
         HEARTH_PORT: String(port),
         HEARTH_WORKER_ID: role,
         ...(role === "gateway" ? { HEARTH_TOKEN: token } : {}),
+        // The gateway seals secrets, workers open them; the scheduler has no use for the key.
+        ...(role === "scheduler" ? {} : { HEARTH_SECRETS_KEY: secretsKey }),
+        // Scheduler and workers: /metrics on a port each (the gateway's is on its own port, token-checked).
+        ...(metricsPort === undefined
+          ? {}
+          : { HEARTH_METRICS_PORT: String(metricsPort), HEARTH_METRICS_HOST: metricsHost }),
       };
       const component: Component = {
         role,
@@ -274,6 +298,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       natsUrl,
       identitiesPath: savedIdentitiesAt,
       appNatsUrl: identities ? natsUrlWithCredentials(natsUrl, identities.app) : null,
+      metrics,
       get pids() {
         const pids: Record<string, number | undefined> = { "nats-server": nats?.pid };
         for (const [role, { child }] of components) pids[role] = isRunning(child) ? child.pid : undefined;
@@ -295,6 +320,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 function componentEnv(env: NodeJS.ProcessEnv, role: string, identities: ClusterIdentities | null): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
   delete out.HEARTH_TOKEN;
+  delete out.HEARTH_SECRETS_KEY;
+  if (role === "scheduler") delete out.HEARTH_SECRETS_PREVIOUS_KEY;
   if (!identities) return role.startsWith("worker-") ? { ...out, ...sharedExecutorEnv(env) } : out;
   for (const name of Object.keys(out)) {
     if (INHERITED_SECRETS.includes(name) || INHERITED_SECRET_PREFIXES.some((prefix) => name.startsWith(prefix)))
@@ -343,7 +370,13 @@ async function createStore(natsUrl: string, identities: ClusterIdentities): Prom
   const settings = natsOptionsFromEnv({ NATS_URL: natsUrl, ...natsEnvOf(identities.gateway) });
   const nc = await connectNats(settings, "hearth-dev");
   try {
-    await Promise.all([FunctionStore.open(nc), AsyncStore.open(nc), TriggerStore.open(nc)]);
+    const [, asyncStore] = await Promise.all([
+      FunctionStore.open(nc),
+      AsyncStore.open(nc),
+      TriggerStore.open(nc),
+      VersionStore.open(nc),
+    ]);
+    await ensureLogStream(asyncStore.jsm);
   } finally {
     await nc.close();
   }

@@ -1,4 +1,13 @@
-import { ASYNC_BUCKETS, ASYNC_SUBJECTS, BUCKETS, inboxPrefixOf, STREAMS, SUBJECTS } from "../../protocol/index.ts";
+import {
+  ASYNC_BUCKETS,
+  ASYNC_SUBJECTS,
+  BUCKETS,
+  inboxPrefixOf,
+  LOG_STREAM,
+  LOG_SUBJECTS,
+  STREAMS,
+  SUBJECTS,
+} from "../../protocol/index.ts";
 
 /**
  * The NATS identities of a Hearth cluster; `worker` and `executor` exist once per node. `app` is not
@@ -47,6 +56,10 @@ function streamRead(stream: string): string[] {
 const KV_FUNCTIONS = `KV_${BUCKETS.functions}`;
 const OBJ_BUNDLES = `OBJ_${BUCKETS.bundles}`;
 const KV_LEADER = `KV_${BUCKETS.leader}`;
+/** Versions: the control plane makes and prunes them; workers read one when a request asks for it by hash. */
+const KV_VERSIONS = `KV_${BUCKETS.versions}`;
+/** Sealed secrets: the gateway writes them, workers read them to load functions, executors never touch them. */
+const KV_SECRETS = `KV_${BUCKETS.secrets}`;
 
 /**
  * Opening the function store (`FunctionStore.open`, the scheduler and workers) looks both streams up,
@@ -91,11 +104,11 @@ function kvWrite(bucket: string): string[] {
 }
 
 /**
- * Writing an object store: creating its stream, publishing chunks and metadata. Not purging: bundles
- * are named by their digest and never replaced or deleted.
+ * Writing an object store: creating its stream, publishing chunks and metadata, and purging the chunks
+ * of a deleted object (bundles no kept version uses any more are collected).
  */
 function objWrite(bucket: string): string[] {
-  return [`$JS.API.STREAM.CREATE.OBJ_${bucket}`, `$O.${bucket}.>`];
+  return [`$JS.API.STREAM.CREATE.OBJ_${bucket}`, `$O.${bucket}.>`, `$JS.API.STREAM.PURGE.OBJ_${bucket}`];
 }
 
 /**
@@ -133,6 +146,25 @@ function asyncGateway(): string[] {
     `$JS.API.STREAM.PURGE.${STREAMS.triggers}`,
   ];
 }
+
+/**
+ * Function logs (control/logs-api.ts): the gateway creates HEARTH_LOGS and reads it through ordered
+ * consumers filtered on one function, pulled (MSG.NEXT) and deleted when the reader goes.
+ */
+const LOGS_GATEWAY = [
+  `$JS.API.STREAM.CREATE.${LOG_STREAM}`,
+  ...streamRead(LOG_STREAM),
+  `$JS.API.CONSUMER.MSG.NEXT.${LOG_STREAM}.>`,
+];
+
+/**
+ * Tokens and namespaces (control/tokens-api.ts, namespaces-api.ts): only the gateway reads and
+ * writes them; it watches the tokens bucket to check tokens without a round trip.
+ */
+const ACCESS_GATEWAY = [BUCKETS.tokens, BUCKETS.namespaces].flatMap((bucket) => [
+  ...streamRead(`KV_${bucket}`),
+  ...kvWrite(bucket),
+]);
 
 /**
  * JetStream subjects that act on one stream, one pattern per shape of API subject, so every verb
@@ -181,6 +213,7 @@ function hearthSpace(others: readonly string[]): string[] {
       STREAMS.async,
       STREAMS.triggers,
       STREAMS.deadLetters,
+      LOG_STREAM,
       ...HEARTH_BUCKETS.flatMap((bucket) => [`KV_${bucket}`, `OBJ_${bucket}`]),
     ].flatMap(streamAll),
     "$JS.EVENT.>",
@@ -241,6 +274,7 @@ function grantsOf(
         publish: [
           "hearth.x.>",
           SUBJECTS.gatewayLoad,
+          SUBJECTS.admissionCounts,
           SUBJECTS.activate,
           SUBJECTS.status,
           SUBJECTS.drain,
@@ -248,10 +282,25 @@ function grantsOf(
           ...kvWrite(BUCKETS.functions),
           ...streamRead(OBJ_BUNDLES),
           ...objWrite(BUCKETS.bundles),
+          ...streamRead(KV_VERSIONS),
+          ...kvWrite(BUCKETS.versions),
           ...asyncGateway(),
+          ...LOGS_GATEWAY,
+          ...streamRead(KV_SECRETS),
+          ...kvWrite(BUCKETS.secrets),
+          ...ACCESS_GATEWAY,
         ],
         // Its request multiplexer takes replies under the connection's own prefix, like everything else.
-        subscribe: [SUBJECTS.load, SUBJECTS.executorLost, SUBJECTS.heartbeat, SUBJECTS.leader, inbox],
+        // Rate limits and namespace quotas count with the other gateways (gateway/admission-limits/).
+        subscribe: [
+          SUBJECTS.load,
+          SUBJECTS.executorLost,
+          SUBJECTS.heartbeat,
+          SUBJECTS.leader,
+          SUBJECTS.gatewayLoad,
+          SUBJECTS.admissionCounts,
+          inbox,
+        ],
         allowResponses: false,
       };
     case "scheduler":
@@ -291,6 +340,8 @@ function grantsOf(
           SUBJECTS.executorLost,
           ...streamRead(KV_FUNCTIONS),
           ...STORE_INFO,
+          ...streamRead(KV_VERSIONS),
+          ...streamRead(KV_SECRETS),
           // Queue consumers: pull, run on this node's executors, record statuses and results,
           // dead-letter (and sweep what passed MaxDeliver), move broker messages into the triggers stream.
           ...ASYNC_STORE_INFO,
@@ -318,7 +369,8 @@ function grantsOf(
       };
     case "executor":
       return {
-        publish: [SUBJECTS.load, ...streamRead(OBJ_BUNDLES)],
+        // Logs of any function (NATS cannot confine an executor to its node's functions): publish only.
+        publish: [SUBJECTS.load, LOG_SUBJECTS.all, ...streamRead(OBJ_BUNDLES)],
         subscribe: [SUBJECTS.invokeNode(nodeOf()), inbox],
         allowResponses: true,
       };

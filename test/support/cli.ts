@@ -13,22 +13,23 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the `hearth` CLI to completion (with this Node binary) and captures its output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** Runs the `hearth` CLI to completion (with this Node binary) and captures its output; `input` is its stdin. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout?.on("data", (d: Buffer) => {
       stdout += d;
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr?.on("data", (d: Buffer) => {
       stderr += d;
     });
     child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 
@@ -81,14 +82,14 @@ export async function startDevCluster(
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
   const started = new Promise<DevStarted>((resolve, reject) => {
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout?.on("data", (d: Buffer) => {
       output += d;
       // Only whole lines: a chunk may end in the middle of the JSON line.
       for (const line of output.split("\n").slice(0, -1)) {
         if (line.startsWith('{"url"')) resolve(JSON.parse(line));
       }
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr?.on("data", (d: Buffer) => {
       output += d;
     });
     void exited.then(({ code, signal }) =>

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Gateway, type HttpRequest, type HttpResponse } from "../../gateway/index.ts";
+import { Gateway, type GatewayOptions, type HttpRequest, type HttpResponse } from "../../gateway/index.ts";
 import { connectNats } from "../../protocol/index.ts";
 import { Worker, type WorkerOptions } from "../../runtime/index.ts";
 import { Scheduler, type SchedulerOptions } from "../../scheduler/index.ts";
@@ -25,13 +25,14 @@ export interface InProcessCluster {
 
 export async function startInProcessCluster(
   options: {
+    gateway?: Partial<Omit<GatewayOptions, "nc">>;
     scheduler?: Partial<Omit<SchedulerOptions, "nc">> | false;
     worker?: Partial<Omit<WorkerOptions, "nc" | "natsUrl">> | false;
   } = {},
 ): Promise<InProcessCluster> {
   const nats = await startNatsServer({});
   const nc = await connectNats(nats.url, "test");
-  const gateway = new Gateway({ nc, token: TEST_TOKEN, port: 0 });
+  const gateway = new Gateway({ nc, token: TEST_TOKEN, port: 0, ...options.gateway });
   await gateway.start();
   const cluster: InProcessCluster = {
     nats,

@@ -17,6 +17,12 @@ export const CONSOLE_LIMITS = Object.freeze({
   batchChars: 64 * 1024,
 });
 
+/**
+ * The line ConsoleBuffer.end writes when an invocation's output was capped: the host turns it into a
+ * "dropped" log entry. A function can print the same text; it then only mislabels its own line.
+ */
+export const CAP_MARKER = /^\[hearth\] \d+ console line\(s\) \(\d+ characters\) dropped/;
+
 /** One console line as the host receives it: [level, text, invocation id or null]. */
 export type ConsoleLine = [string, string, string | null];
 

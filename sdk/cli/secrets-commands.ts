@@ -1,0 +1,119 @@
+import { client, parse } from "./args.ts";
+import type { Command } from "./commands.ts";
+import { EXIT, type Output, UsageError } from "./output.ts";
+
+const USAGE =
+  "hearth secrets put <fn> <NAME> [--json] (value from stdin, else a hidden prompt) | hearth secrets ls <fn> [--json] | hearth secrets rm <fn> <NAME> [--json] | hearth secrets reencrypt [--json]";
+
+/** `hearth secrets put|ls|rm|reencrypt`: secrets sealed at rest, given to the function as `env.NAME`. */
+export const secrets: Command = {
+  usage: USAGE,
+  summary:
+    "Set, list or remove a function's secrets (sealed at rest, read as env.NAME), or reseal all after a key rotation",
+  async run(args, out) {
+    const { positionals } = parse(args, {});
+    const [subcommand, fn, name, ...extra] = positionals;
+    const hearth = client();
+    const needs = (count: number, what: string) => {
+      if (positionals.length - 1 < count) throw new UsageError(`missing ${what}`);
+      if (extra.length > 0 || positionals.length - 1 > count)
+        throw new UsageError(`unexpected ${JSON.stringify(positionals.slice(count + 1).join(" "))}`);
+    };
+    switch (subcommand) {
+      case "put": {
+        needs(2, "<fn> <NAME>");
+        const value = await readValue(name as string);
+        const { revision, version } = await hearth.putSecret(fn as string, name as string, value);
+        out.result({ fn, name, revision, version });
+        out.info(`✔ Secret ${name} of ${fn} set (revision ${revision}); ${fn} now serves version ${version}`);
+        return EXIT.ok;
+      }
+      case "ls": {
+        needs(1, "<fn>");
+        const list = await hearth.secrets(fn as string);
+        out.result({ secrets: list });
+        if (list.length === 0) out.info(`${fn} has no secrets.`);
+        else printTable(out, list);
+        return EXIT.ok;
+      }
+      case "rm": {
+        needs(2, "<fn> <NAME>");
+        await hearth.removeSecret(fn as string, name as string);
+        out.result({ deleted: name });
+        out.info(`✔ Secret ${name} of ${fn} removed`);
+        return EXIT.ok;
+      }
+      case "reencrypt": {
+        needs(0, "");
+        const report = await hearth.reencryptSecrets();
+        out.result(report);
+        out.info(`✔ Resealed ${report.resealed} secret(s) with the current key; ${report.current} already were`);
+        for (const failure of report.failed) out.info(`✘ ${failure}`);
+        if (report.failed.length > 0) {
+          out.info(
+            "Keep the previous key configured until these open: set the key they name as HEARTH_SECRETS_PREVIOUS_KEY.",
+          );
+          return EXIT.failed;
+        }
+        return EXIT.ok;
+      }
+      default:
+        throw new UsageError(
+          "the secrets subcommands are `put <fn> <NAME>`, `ls <fn>`, `rm <fn> <NAME>` and `reencrypt`",
+        );
+    }
+  },
+};
+
+function printTable(out: Output, list: readonly { name: string; revision: number; updatedAt: string }[]): void {
+  const width = Math.max(4, ...list.map((s) => s.name.length));
+  out.info(`${"NAME".padEnd(width)}  REVISION  UPDATED`);
+  for (const s of list) out.info(`${s.name.padEnd(width)}  ${String(s.revision).padEnd(8)}  ${s.updatedAt}`);
+}
+
+/**
+ * The value: all of stdin when it is not a terminal (one trailing newline dropped, as `echo` adds
+ * it), else typed at a prompt that does not echo. Never taken as an argument: arguments land in
+ * shell history and in `ps`.
+ */
+async function readValue(name: string): Promise<string> {
+  const value = process.stdin.isTTY ? await promptHidden(`Value of ${name}: `) : await readStdin();
+  if (value === "") throw new UsageError("the value is empty (pipe it in, or type it at the prompt)");
+  return value;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+}
+
+/** A prompt on stderr whose input is not echoed (raw mode): Enter ends it, Ctrl-C or Ctrl-D aborts. */
+function promptHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let value = "";
+    const done = (err?: Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off("data", onData);
+      process.stderr.write("\n");
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (data: Buffer) => {
+      for (const char of data.toString("utf8")) {
+        if (char === "\r" || char === "\n") return done();
+        if (char === "\u0003" || char === "\u0004") return done(new UsageError("aborted"));
+        if (char === "\u007f" || char === "\b") value = [...value].slice(0, -1).join("");
+        else value += char;
+      }
+    };
+    stdin.on("data", onData);
+  });
+}
