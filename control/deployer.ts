@@ -248,18 +248,22 @@ export class Deployer {
     await this.#collect(await this.#versions.prune(record.name, serving, this.#keep));
   }
 
-  /** Deletes the bundles of pruned versions that no kept version and no function still uses. */
+  /**
+   * Deletes the bundles of pruned versions that no kept version and no function still uses. Reads
+   * every kept version once (a prune happens at most once per deploy past the 100th version).
+   */
   async #collect(digests: readonly string[]): Promise<void> {
-    for (const digest of new Set(digests)) {
-      try {
-        if (await this.#versions.usesBundle(digest)) continue;
-        const records = await this.#store.list();
-        if (records.some((r) => r.digest === digest || r.canary?.digest === digest)) continue;
-        await this.#store.deleteBundle(digest);
-      } catch (err) {
-        // A bundle left behind costs space, not correctness: the next collection tries again.
-        this.#log.warn({ err, digest }, "bundle collection failed");
+    if (digests.length === 0) return;
+    try {
+      const used = await this.#versions.bundlesInUse();
+      for (const record of await this.#store.list()) {
+        used.add(record.digest);
+        if (record.canary) used.add(record.canary.digest);
       }
+      for (const digest of new Set(digests)) if (!used.has(digest)) await this.#store.deleteBundle(digest);
+    } catch (err) {
+      // A bundle left behind costs space, not correctness: the next collection tries again.
+      this.#log.warn({ err, digests }, "bundle collection failed");
     }
   }
 

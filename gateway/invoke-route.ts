@@ -98,7 +98,9 @@ export async function invokeFunction(
     requestHeadFor(req, record.name, rest, mounted),
     req.body,
   );
-  const version = String(record.versionId);
+  // Which version answered: what a canary's callers and smoke tests check (a record made before
+  // versions existed has no id).
+  const version: HeaderPairs = record.versionId === undefined ? [] : [["x-hearth-version", String(record.versionId)]];
   if (!reply.ok) {
     // One line per failed request, no stack: under load a stack per 5xx buries everything else. A
     // function's own failure is logged (with its stack) by the executor and kept in its logs.
@@ -109,10 +111,9 @@ export async function invokeFunction(
       "invocation failed",
     );
     const error = invocationErrorResponse(reply, invocationId, record.name, failed);
-    return { ...error, headers: [...error.headers, ["x-hearth-id", invocationId], ["x-hearth-version", version]] };
+    return { ...error, headers: [...error.headers, ["x-hearth-id", invocationId], ...version] };
   }
   const headers = forwardedResponseHeaders(reply.head.headers, invocationId);
-  // Which version answered: what a canary's callers and smoke tests check.
-  headers.push(["x-hearth-version", version]);
+  headers.push(...version);
   return { status: reply.head.status, headers, body: reply.body };
 }

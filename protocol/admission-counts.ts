@@ -1,7 +1,8 @@
 /**
  * What a gateway publishes on SUBJECTS.admissionCounts: how many invocations it admitted, per limited
  * key, in the current window of that key's period. Only keys whose count changed since its last
- * message are listed, and nothing is sent while nothing changes, so an idle cluster is silent.
+ * message are listed; with none, the message is empty — sent anyway every sync interval, so the
+ * others can tell that this gateway's counts are current (20 small messages a second per gateway).
  */
 export interface AdmissionCounts {
   /** The sender's id (its gatewayLoad id too), so a gateway ignores its own messages. */

@@ -85,13 +85,14 @@ export class VersionStore {
     return this.prune(fn, [], 0);
   }
 
-  /** Whether any kept version of any function uses the bundle `digest`. */
-  async usesBundle(digest: string): Promise<boolean> {
+  /** The bundles kept versions use, over every function: one pass over the bucket. */
+  async bundlesInUse(): Promise<Set<string>> {
+    const digests = new Set<string>();
     for await (const key of await this.#kv.keys()) {
       const entry = await this.#kv.get(key);
-      if (entry?.operation === "PUT" && entry.json<VersionRecord>().digest === digest) return true;
+      if (entry?.operation === "PUT") digests.add(entry.json<VersionRecord>().digest);
     }
-    return false;
+    return digests;
   }
 
   async #ids(fn: string): Promise<number[]> {

@@ -23,6 +23,8 @@ export type Release = () => void;
 
 /** How often a gateway tells the others what it admitted (only keys that changed; nothing when idle). */
 export const DEFAULT_SYNC_INTERVAL_MS = 50;
+/** Sync intervals without a message after which a gateway's counts are taken to be late. */
+const STALE_AFTER_INTERVALS = 3;
 const SWEEP_EVERY_MS = 30_000;
 const MINUTE_MS = 60_000;
 /** Rounds a request may wait for its gateway's next share before a 429 (3 × 100 ms). */
@@ -71,6 +73,8 @@ export class AdmissionLimits {
   readonly #quotas = new NamespaceQuotaTable();
   /** Other gateways heard from (either subject) → when: the share's divisor for a first burst. */
   readonly #peers = new Map<string, number>();
+  /** Other gateways → when their last admission counts (or heartbeat) arrived. */
+  readonly #countsHeard = new Map<string, number>();
   #subscriptions: Subscription[] = [];
   #ticker: NodeJS.Timeout | null = null;
   #lastSweepMs = 0;
@@ -94,6 +98,7 @@ export class AdmissionLimits {
           if (!message || message.gateway === gatewayId) return;
           const now = this.#now();
           this.#peers.set(message.gateway, now);
+          this.#countsHeard.set(message.gateway, now);
           for (const [key, window, count] of message.counts)
             this.#windows.observe(message.gateway, key, window, count, now);
         },
@@ -137,6 +142,7 @@ export class AdmissionLimits {
     if (limit === undefined && quotas === undefined) return null;
     const now = this.#now();
     const gateways = this.#gatewayCount(now);
+    const fresh = this.#peersFresh(now);
     const refused = (refusal: WindowRefusal, error: () => LimitError): Promise<Release | null> => {
       if (refusal.full || waits >= MAX_SHARE_WAITS) throw error();
       return new Promise<void>((resolve) => setTimeout(resolve, refusal.retryAfterMs)).then(() =>
@@ -147,7 +153,7 @@ export class AdmissionLimits {
     let fnKey: string | null = null;
     if (limit !== undefined) {
       fnKey = `f.${record.name}.${limit.periodSeconds}`;
-      const refusal = this.#windows.check(fnKey, limit.requests, limit.periodSeconds * 1000, now, gateways);
+      const refusal = this.#windows.check(fnKey, limit.requests, limit.periodSeconds * 1000, now, gateways, fresh);
       if (refusal) {
         return refused(
           refusal,
@@ -163,7 +169,7 @@ export class AdmissionLimits {
     const perMinute = quotas?.invocationsPerMinute;
     if (perMinute !== undefined) {
       nsKey = `n.${namespace}`;
-      const refusal = this.#windows.check(nsKey, perMinute, MINUTE_MS, now, gateways);
+      const refusal = this.#windows.check(nsKey, perMinute, MINUTE_MS, now, gateways, fresh);
       if (refusal) {
         return refused(
           refusal,
@@ -189,21 +195,41 @@ export class AdmissionLimits {
     return this.#quotas;
   }
 
+  /**
+   * Whether every other gateway's counts are current: each publishes every sync interval, even with
+   * nothing to count, so silence for STALE_AFTER_INTERVALS intervals means its counts are late (it,
+   * or this process, is stalled, or the link is slow), and the shares are not to be trusted.
+   */
+  #peersFresh(now: number): boolean {
+    const staleMs = STALE_AFTER_INTERVALS * (this.#options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS);
+    for (const gateway of this.#peers.keys()) {
+      if (now - (this.#countsHeard.get(gateway) ?? 0) > staleMs) return false;
+    }
+    return true;
+  }
+
   /** This gateway plus the others heard from lately. */
   #gatewayCount(now: number): number {
     let count = 1;
     for (const [gateway, heardMs] of this.#peers) {
       if (now - heardMs <= LOAD_REPORT_STALE_MS) count++;
-      else this.#peers.delete(gateway);
+      else {
+        this.#peers.delete(gateway);
+        this.#countsHeard.delete(gateway);
+      }
     }
     return count;
   }
 
-  /** Publishes what changed since the last tick (nothing when nothing did) and now and then forgets old keys. */
+  /**
+   * Publishes what changed since the last tick — an empty message when nothing did, so the others
+   * can tell late counts from none (#peersFresh) — and now and then forgets old keys.
+   */
   #sync(): void {
     const { nc, gatewayId } = this.#options;
     const changes = this.#windows.drainChanges();
-    for (let i = 0; i < changes.length && !nc.isClosed(); i += ADMISSION_COUNTS_MAX_ENTRIES) {
+    // At least one message per tick, empty or not; more only when the changes do not fit in one.
+    for (let i = 0; !nc.isClosed() && (i === 0 || i < changes.length); i += ADMISSION_COUNTS_MAX_ENTRIES) {
       const message: AdmissionCounts = {
         gateway: gatewayId,
         counts: changes.slice(i, i + ADMISSION_COUNTS_MAX_ENTRIES),

@@ -186,6 +186,23 @@ describe("window counts across gateways (virtual time)", () => {
     expect(counts.drainChanges()).toEqual([]);
   });
 
+  it("takes no more than an even split of the window while another gateway's counts are late", () => {
+    const counts = new WindowCounts();
+    const t = 1_000 * 50;
+    let admitted = 0;
+    // Two gateways known, the other's counts late: 100 requests over 10 rounds, limit 40.
+    for (let i = 0; i < 100; i++) {
+      if (counts.check("k", 40, 1_000, t + i * 10, 2, false) === null) {
+        counts.commit("k");
+        admitted++;
+      }
+    }
+    expect(admitted).toBe(20);
+    // Its counts arrive (it admitted 5): the rest of the window is shared again from what remains.
+    counts.observe("b", "k", 50, 5, t + 1_000 - 1);
+    expect(counts.check("k", 40, 1_000, t + 1_000 - 1, 2, true)).toBeNull();
+  });
+
   it("forgets keys unused for two periods", () => {
     const counts = new WindowCounts();
     counts.check("k", 1, 1_000, 0);

@@ -12,6 +12,8 @@
  *   (≈ rate × (sync interval + transit), 50–100 % of N at the limits tested); with it, the
  *   gateways of one round together take at most what remained, plus one each for the rounding.
  *   Traffic on one gateway alone is not held back: an idle gateway is not active.
+ * - while another gateway's counts are late (none for three sync intervals; every gateway sends at
+ *   least an empty message each interval), admit no more than ⌈N ÷ gateways⌉ in the window.
  *   Envoy's quota service does the same with a server (each instance reports usage and enforces
  *   the share it is assigned); here each gateway works its share out from the same counts.
  */
@@ -22,6 +24,9 @@ interface PeerCount {
   count: number;
   prevWindow: number;
   prevCount: number;
+  /** Its count in `roundWindow` as heard when this gateway's last round began (-1: no round yet). */
+  roundCount: number;
+  roundWindow: number;
 }
 
 interface KeyState {
@@ -70,7 +75,14 @@ export class WindowCounts {
    * `gateways` (this one included) is the share's divisor while no gateway admitted under the key in
    * the window before (a first burst): without it each would take the whole limit.
    */
-  check(key: string, limit: number, periodMs: number, nowMs: number, gateways = 1): WindowRefusal | null {
+  check(
+    key: string,
+    limit: number,
+    periodMs: number,
+    nowMs: number,
+    gateways = 1,
+    peersFresh = true,
+  ): WindowRefusal | null {
     const state = this.#state(key, periodMs, nowMs);
     const window = state.window;
     let remote = 0;
@@ -88,10 +100,26 @@ export class WindowCounts {
     const used = state.local + remote;
     if (used >= limit) return { full: true, retryAfterMs: (window + 1) * periodMs - nowMs };
     const round = Math.floor(nowMs / this.#roundMs);
+    // Late counts from another gateway: the remaining capacity is not known, so take no more than an
+    // even split of the whole window until they arrive. Stalls (a busy event loop) are what made
+    // shares set from stale counts overshoot: 127 admitted against 100 once, end to end.
+    if (!peersFresh && state.local >= Math.ceil(limit / Math.max(active, gateways))) {
+      return { full: false, retryAfterMs: (round + 1) * this.#roundMs - nowMs };
+    }
     if (state.round !== round) {
       state.round = round;
       state.roundStart = state.local;
-      state.allowance = Math.ceil((limit - used) / active);
+      // What the others admitted over the last round as heard now is what they are taking while
+      // their latest counts are on the way (they publish every sync interval): counted as taken, so a
+      // share is not set from counts one interval old. An idle gateway adds nothing.
+      let inTransit = 0;
+      for (const peer of state.peers.values()) {
+        const count = countIn(peer, window);
+        if (peer.roundWindow === window) inTransit += Math.max(0, count - peer.roundCount);
+        peer.roundCount = count;
+        peer.roundWindow = window;
+      }
+      state.allowance = Math.ceil(Math.max(0, limit - used - inTransit) / active);
     }
     if (state.local - state.roundStart < state.allowance) return null;
     return { full: false, retryAfterMs: (round + 1) * this.#roundMs - nowMs };
@@ -114,7 +142,7 @@ export class WindowCounts {
     }
     state.lastUsedMs = nowMs;
     const peer = state.peers.get(gateway);
-    if (!peer) state.peers.set(gateway, { window, count, prevWindow: -1, prevCount: 0 });
+    if (!peer) state.peers.set(gateway, { window, count, prevWindow: -1, prevCount: 0, roundCount: 0, roundWindow: -1 });
     else if (window === peer.window) peer.count = Math.max(peer.count, count);
     else if (window > peer.window) {
       peer.prevWindow = peer.window;
