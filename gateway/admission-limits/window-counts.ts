@@ -142,7 +142,8 @@ export class WindowCounts {
     }
     state.lastUsedMs = nowMs;
     const peer = state.peers.get(gateway);
-    if (!peer) state.peers.set(gateway, { window, count, prevWindow: -1, prevCount: 0, roundCount: 0, roundWindow: -1 });
+    if (!peer)
+      state.peers.set(gateway, { window, count, prevWindow: -1, prevCount: 0, roundCount: 0, roundWindow: -1 });
     else if (window === peer.window) peer.count = Math.max(peer.count, count);
     else if (window > peer.window) {
       peer.prevWindow = peer.window;
