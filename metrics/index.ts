@@ -11,8 +11,15 @@ export {
   statusOfCode,
   TRIGGERS,
 } from "./faas.ts";
-export type { MetricsListen, MetricsServer, MetricsServerOptions } from "./metrics-server.ts";
-export { DEFAULT_METRICS_HOST, metricsListenFromEnv, startMetricsServer } from "./metrics-server.ts";
+export type { MetricsAnnouncement, MetricsListen, MetricsServer, MetricsServerOptions } from "./metrics-server.ts";
+export {
+  ANY_PORT,
+  announceMetrics,
+  DEFAULT_METRICS_HOST,
+  isMetricsAnnouncement,
+  metricsListenFromEnv,
+  startMetricsServer,
+} from "./metrics-server.ts";
 export { createRegistry } from "./registry.ts";
 export type { CounterSeries, HistogramSeries } from "./series.ts";
 export { CounterFamily, HistogramFamily } from "./series.ts";

@@ -28,15 +28,38 @@ export interface MetricsServer {
 export const DEFAULT_METRICS_HOST = "127.0.0.1";
 
 /**
- * `HEARTH_METRICS_PORT` (unset or 0: no endpoint) and `HEARTH_METRICS_HOST` (default 127.0.0.1), or
- * null when metrics are off. Read by the scheduler and the worker; the gateway serves /metrics on its
- * own port behind the admin token instead.
+ * `HEARTH_METRICS_PORT` (unset or 0: no endpoint; `any`: a port the system picks when the server
+ * binds, announced to the parent process, see announceMetrics) and `HEARTH_METRICS_HOST` (default
+ * 127.0.0.1), or null when metrics are off. Read by the scheduler and the worker; the gateway serves
+ * /metrics on its own port behind the admin token instead.
  */
 export function metricsListenFromEnv(env: NodeJS.ProcessEnv): MetricsListen | null {
+  const host = env.HEARTH_METRICS_HOST || DEFAULT_METRICS_HOST;
+  if (env.HEARTH_METRICS_PORT === ANY_PORT) return Object.freeze({ host, port: 0 });
   const port = intFromEnv(env, "HEARTH_METRICS_PORT", 0);
   if (port > 65_535) throw new HearthError("ERR_BAD_REQUEST", `HEARTH_METRICS_PORT must be a port number, got ${port}`);
   if (port === 0) return null;
-  return Object.freeze({ host: env.HEARTH_METRICS_HOST || DEFAULT_METRICS_HOST, port });
+  return Object.freeze({ host, port });
+}
+
+/** `HEARTH_METRICS_PORT=any`: bind a free port (no window in which another process can take it). */
+export const ANY_PORT = "any";
+
+/** What a component sends its parent (`hearth dev`) over the IPC channel once /metrics listens. */
+export interface MetricsAnnouncement {
+  readonly type: "hearth-metrics";
+  readonly url: string;
+}
+
+/** Tells the parent process where this component serves /metrics, when it has an IPC channel. */
+export function announceMetrics(server: MetricsServer): void {
+  const announcement: MetricsAnnouncement = { type: "hearth-metrics", url: server.url };
+  process.send?.(announcement);
+}
+
+export function isMetricsAnnouncement(message: unknown): message is MetricsAnnouncement {
+  const m = message as Partial<MetricsAnnouncement> | null;
+  return typeof m === "object" && m !== null && m.type === "hearth-metrics" && typeof m.url === "string";
 }
 
 /**

@@ -1,5 +1,5 @@
 /** `hearth worker`: one worker node (supervisor + executor processes). Configured by environment. */
-import { metricsListenFromEnv, startMetricsServer } from "../metrics/index.ts";
+import { announceMetrics, metricsListenFromEnv, startMetricsServer } from "../metrics/index.ts";
 import {
   connectNats,
   createLogger,
@@ -91,6 +91,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
   await worker.start();
   const metricsServer = listen ? await startMetricsServer({ ...listen, metrics: () => worker.metrics(), log }) : null;
+  if (metricsServer) announceMetrics(metricsServer);
   onShutdownSignal(log, async () => {
     await metricsServer?.close();
     await worker.close();

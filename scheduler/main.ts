@@ -1,5 +1,5 @@
 /** `hearth scheduler`: cluster view, autoscaler, placement and the cold path. Configured by environment. */
-import { metricsListenFromEnv, startMetricsServer } from "../metrics/index.ts";
+import { announceMetrics, metricsListenFromEnv, startMetricsServer } from "../metrics/index.ts";
 import { connectNats, createLogger, intFromEnv, natsOptionsFromEnv, onShutdownSignal } from "../protocol/index.ts";
 import { fixedKeepAlive } from "./keep-alive.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -20,6 +20,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const metricsServer = metricsListen
     ? await startMetricsServer({ ...metricsListen, metrics: () => scheduler.metrics(), log })
     : null;
+  if (metricsServer) announceMetrics(metricsServer);
   onShutdownSignal(log, async () => {
     await metricsServer?.close();
     await scheduler.close();

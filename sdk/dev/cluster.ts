@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
+import { ANY_PORT, isMetricsAnnouncement } from "../../metrics/index.ts";
 import {
   AsyncStore,
   connectNats,
@@ -17,7 +18,6 @@ import {
   VersionStore,
 } from "../../protocol/index.ts";
 import { hearthHome, tokenPath } from "../config.ts";
-import { metricsPortsFor } from "./metrics-ports.ts";
 import {
   type ClusterIdentities,
   createClusterIdentities,
@@ -34,6 +34,8 @@ import { resolveSecretsKey } from "./secrets-key.ts";
 
 const CLI_MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
+/** Components announce their /metrics URL as soon as it listens; a missing one is left out after this. */
+const METRICS_ANNOUNCE_TIMEOUT_MS = 5_000;
 const STOP_GRACE_MS = 10_000;
 
 /** How long to wait before restarting a component that died. */
@@ -219,6 +221,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       if (started && !stopping) scheduleRestart(component, code, signal);
     };
     child.once("exit", onGone);
+    // A restarted component binds a new port: the latest announcement wins.
+    child.on("message", (message) => {
+      if (isMetricsAnnouncement(message)) metrics[component.role] = message.url;
+    });
     // Other "error" events (a failed kill) leave the process running; only a failed spawn is a death.
     child.on("error", () => {
       if (child.pid === undefined) onGone(null, null);
@@ -256,13 +262,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
 
   try {
     const roles = ["scheduler", ...nodes, "gateway"];
-    const metricsHost = env.HEARTH_METRICS_HOST || "127.0.0.1";
-    const metricsPorts = await metricsPortsFor(roles, metricsHost);
-    for (const [role, metricsPort] of metricsPorts) {
-      metrics[role] = `http://${metricsHost.includes(":") ? `[${metricsHost}]` : metricsHost}:${metricsPort}/metrics`;
-    }
     for (const role of roles) {
-      const metricsPort = metricsPorts.get(role);
       const roleEnv = {
         ...componentEnv(env, role, identities),
         NATS_URL: natsUrl,
@@ -271,10 +271,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
         ...(role === "gateway" ? { HEARTH_TOKEN: token } : {}),
         // The gateway seals secrets, workers open them; the scheduler has no use for the key.
         ...(role === "scheduler" ? {} : { HEARTH_SECRETS_KEY: secretsKey }),
-        // Scheduler and workers: /metrics on a port each (the gateway's is on its own port, token-checked).
-        ...(metricsPort === undefined
-          ? {}
-          : { HEARTH_METRICS_PORT: String(metricsPort), HEARTH_METRICS_HOST: metricsHost }),
+        // Scheduler and workers: /metrics on a port each picks when it binds, and announces over IPC
+        // (a port picked here could be taken before it binds). The gateway's is on its own port.
+        ...(role === "gateway" ? {} : { HEARTH_METRICS_PORT: ANY_PORT }),
       };
       const component: Component = {
         role,
@@ -290,6 +289,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     }
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     await waitUntilReady(url, components);
+    await metricsAnnounced(metrics, roles.length - 1);
     started = true;
     return {
       url,
@@ -410,6 +410,14 @@ function resolveToken(env: NodeJS.ProcessEnv): { token: string; savedAt: string 
   const token = randomBytes(24).toString("base64url");
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   return { token, savedAt: path };
+}
+
+/** Waits (briefly: they bind at start) until the scheduler and every worker said where /metrics is. */
+async function metricsAnnounced(metrics: Record<string, string>, expected: number): Promise<void> {
+  const deadline = Date.now() + METRICS_ANNOUNCE_TIMEOUT_MS;
+  while (Object.keys(metrics).length < expected && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 async function waitUntilReady(url: string, components: Map<string, Component>): Promise<void> {
