@@ -155,7 +155,7 @@ async function observeInvocation(
   mounted: boolean,
 ): Promise<HttpResponse> {
   const trace = traceOfHeaders(req.headers);
-  const traced: HttpRequest = { ...req, headers: withTraceHeaders(req.headers, trace) };
+  const traced: HttpRequest = trace ? { ...req, headers: withTraceHeaders(req.headers, trace) } : req;
   let response: HttpResponse;
   try {
     // No warm executor: this request waits for the cold path (an async one does not wait).
@@ -163,7 +163,7 @@ async function observeInvocation(
       deps.metrics.coldStart(record.name, record.version);
     response = await runInvocation(deps, record, traced, rest, mounted);
   } catch (err) {
-    response = thrownResponse(err, deps.log.child({ fn: record.name, traceId: trace.traceId }));
+    response = thrownResponse(err, deps.log.child({ fn: record.name, traceId: trace?.traceId }));
   }
   return deps.metrics ? deps.metrics.labelResponse(response, record.name) : response;
 }

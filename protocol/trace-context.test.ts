@@ -4,6 +4,7 @@ import {
   formatTraceparent,
   IdSource,
   parseTraceparent,
+  type TraceContext,
   traceIdOfHeaders,
   traceIdOfRequestJson,
   traceOfHeaders,
@@ -96,7 +97,7 @@ describe("headers", () => {
       ["traceparent", VALID],
       ["tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"],
     ];
-    const trace = traceOfHeaders(headers);
+    const trace = traceOfHeaders(headers) as TraceContext;
     const out = withTraceHeaders(headers, trace);
     expect(out).toContainEqual(["tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"]);
     expect(out.filter(([name]) => name === "traceparent")).toEqual([["traceparent", trace.traceparent]]);
@@ -108,10 +109,14 @@ describe("headers", () => {
       ["traceparent", "00-garbage"],
       ["tracestate", "rojo=1"],
     ];
-    const trace = traceOfHeaders(headers);
+    const trace = traceOfHeaders(headers) as TraceContext;
     expect(trace.continued).toBe(false);
     const out = withTraceHeaders(headers, trace);
     expect(out).toEqual([["traceparent", trace.traceparent]]);
+  });
+
+  it("leaves a request without traceparent untraced", () => {
+    expect(traceOfHeaders([["host", "a"]])).toBeNull();
   });
 
   it("starts a new trace when two traceparent headers came", () => {
@@ -119,7 +124,7 @@ describe("headers", () => {
     const trace = traceOfHeaders([
       ["traceparent", VALID],
       ["traceparent", other],
-    ]);
+    ]) as TraceContext;
     expect(trace.continued).toBe(false);
     expect([TRACE_ID, "1".repeat(32)]).not.toContain(trace.traceId);
   });

@@ -122,9 +122,11 @@ export function continueTrace(
 
 /**
  * The trace context of a request's header pairs (lowercase names): one `traceparent` is continued;
- * none, an invalid one, or several (which §3.2 leaves no way to choose between) start a new trace.
+ * an invalid one, or several (which §3.2 leaves no way to choose between) start a new trace. None:
+ * null, and the request goes on untraced — starting a trace for every untraced request cost the warm
+ * path a header, random ids and a copy of the headers, and its function a header to parse.
  */
-export function traceOfHeaders(headers: ReadonlyArray<readonly [string, string]>): TraceContext {
+export function traceOfHeaders(headers: ReadonlyArray<readonly [string, string]>): TraceContext | null {
   let found: string | undefined;
   let count = 0;
   for (const [name, value] of headers) {
@@ -133,6 +135,7 @@ export function traceOfHeaders(headers: ReadonlyArray<readonly [string, string]>
       count++;
     }
   }
+  if (count === 0) return null;
   return continueTrace(count === 1 ? found : undefined);
 }
 
