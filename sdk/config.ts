@@ -18,15 +18,30 @@ export function secretsKeyPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(hearthHome(env), "secrets-key");
 }
 
-/** How the CLI finds the cluster: HEARTH_URL and HEARTH_TOKEN, else the token `hearth dev` saved. */
+/** Where a running `hearth dev` records its gateway's URL, so another shell's CLI finds it. */
+export function clusterUrlPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(hearthHome(env), "url");
+}
+
+/**
+ * How the CLI finds the cluster: HEARTH_URL, else the URL a running `hearth dev` recorded, else
+ * 127.0.0.1 on HEARTH_PORT (as `hearth dev` would listen), else the default; HEARTH_TOKEN, else the
+ * token `hearth dev` saved.
+ */
 export function resolveClientConfig(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined } {
-  let token = env.HEARTH_TOKEN || undefined;
-  if (!token) {
-    try {
-      token = readFileSync(tokenPath(env), "utf8").trim() || undefined;
-    } catch {
-      token = undefined;
-    }
+  const token = env.HEARTH_TOKEN || readSaved(tokenPath(env));
+  const url =
+    env.HEARTH_URL ||
+    readSaved(clusterUrlPath(env)) ||
+    (env.HEARTH_PORT ? `http://127.0.0.1:${env.HEARTH_PORT}` : DEFAULT_URL);
+  return { url: url.replace(/\/+$/, ""), token };
+}
+
+/** A file's trimmed text, or undefined when it is missing or empty. */
+function readSaved(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
   }
-  return { url: (env.HEARTH_URL || DEFAULT_URL).replace(/\/+$/, ""), token };
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -331,6 +331,34 @@ describe("the hearth CLI against the cluster", () => {
     const res = await runCli(["deploy", fixture("uses-fs.ts"), "--name", "fs"], env());
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/uses-fs\.ts:1:\d+: "node:fs" is a Node\.js built-in module/);
+  });
+
+  it("another shell finds the running cluster with no HEARTH_URL (hearth dev records it)", async () => {
+    const listed = await runCli(["ls"], { HEARTH_URL: "", HEARTH_HOME: cluster.home, HEARTH_TOKEN: cluster.token });
+    expect(listed.code, listed.stderr).toBe(0);
+  });
+
+  it("a second hearth dev on the same port fails at once, before it writes a token", async () => {
+    const home = mkdtempSync(join(tmpdir(), "hearth-second-"));
+    try {
+      const second = await runCli(["dev"], {
+        HEARTH_HOME: home,
+        HEARTH_PORT: new URL(cluster.url).port,
+        HEARTH_TOKEN: "",
+        NATS_URL: "",
+      });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`Port ${new URL(cluster.url).port} on 127.0.0.1 is in use`);
+      expect(existsSync(join(home, "token"))).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("an unreachable gateway: the error names the URL it tried", async () => {
+    const unreachable = await runCli(["ls"], { HEARTH_URL: "http://127.0.0.1:1", HEARTH_TOKEN: "x" });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain("Could not reach the Hearth gateway at http://127.0.0.1:1");
   });
 
   it("a wrong token is explained, exit code 1; a usage mistake is exit code 2", async () => {

@@ -1,4 +1,5 @@
 import { HearthApiError } from "../client.ts";
+import { resolveClientConfig } from "../config.ts";
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -56,7 +57,8 @@ function describeError(err: unknown): string {
   }
   const e = err as { code?: string; message?: string };
   if (e?.code === "ECONNREFUSED" || (e?.message ?? "").includes("ECONNREFUSED")) {
-    return "✘ Could not reach the Hearth gateway. Is it running? Start a local cluster with `npm start` (or `hearth dev`), or set HEARTH_URL.";
+    const { url } = resolveClientConfig();
+    return `✘ Could not reach the Hearth gateway at ${url}. Is it running? Start a local cluster with \`npm start\` (or \`hearth dev\`), or set HEARTH_URL.`;
   }
   return `✘ ${e?.message ?? String(err)}`;
 }

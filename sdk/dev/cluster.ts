@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -17,7 +18,7 @@ import {
   terminate,
   VersionStore,
 } from "../../protocol/index.ts";
-import { hearthHome, tokenPath } from "../config.ts";
+import { clusterUrlPath, hearthHome, tokenPath } from "../config.ts";
 import {
   type ClusterIdentities,
   createClusterIdentities,
@@ -183,12 +184,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const env = options.env ?? process.env;
   const backoff = options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
   const home = hearthHome(env);
-  mkdirSync(home, { recursive: true });
-  const { token, savedAt } = resolveToken(env);
-  const secretsKey = resolveSecretsKey(env).key;
   const port = intFromEnv(env, "HEARTH_PORT", 8080);
   const workers = intFromEnv(env, "HEARTH_WORKERS", 1);
   const host = env.HEARTH_HOST || "127.0.0.1";
+  // Before anything is written: a second `hearth dev` must not replace the running one's token.
+  await refuseBusyPort(host, port);
+  mkdirSync(home, { recursive: true });
+  const { token, savedAt } = resolveToken(env);
+  const secretsKey = resolveSecretsKey(env).key;
 
   const nodes = Array.from({ length: workers }, (_, i) => `worker-${i + 1}`);
   const identities = env.NATS_URL ? null : createClusterIdentities(nodes);
@@ -248,6 +251,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     }, delayMs);
   };
 
+  /** The URL this cluster recorded for the CLI, once it is ready. */
+  let recordedUrl: string | null = null;
   // The same promise for every caller, so "stopped" always means every child is gone.
   let stopped: Promise<void> | null = null;
   const stop = () => {
@@ -256,6 +261,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       for (const component of components.values()) clearTimeout(component.restartTimer);
       await Promise.all([...components.values()].map(({ child }) => terminate(child, STOP_GRACE_MS)));
       await nats?.stop();
+      if (recordedUrl) forgetClusterUrl(env, recordedUrl);
     })();
     return stopped;
   };
@@ -290,6 +296,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     await waitUntilReady(url, components);
     await metricsAnnounced(metrics, roles.length - 1);
+    // Where the CLI of another shell finds this cluster (sdk/config.ts); gone again on stop.
+    writeFileSync(clusterUrlPath(env), `${url}\n`);
+    recordedUrl = url;
     started = true;
     return {
       url,
@@ -410,6 +419,29 @@ function resolveToken(env: NodeJS.ProcessEnv): { token: string; savedAt: string 
   const token = randomBytes(24).toString("base64url");
   writeFileSync(path, `${token}\n`, { mode: 0o600 });
   return { token, savedAt: path };
+}
+
+/** Fails with what to do when something already listens on host:port (another `hearth dev`, say). */
+async function refuseBusyPort(host: string, port: number): Promise<void> {
+  const busy = await new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(true));
+    probe.listen(port, host, () => probe.close(() => resolve(false)));
+  });
+  if (busy) {
+    throw new Error(
+      `Port ${port} on ${host} is in use (another \`hearth dev\`? \`npx hearth status\` asks it). ` +
+        "Stop it, or start this one on another port: HEARTH_PORT=8081 npm start",
+    );
+  }
+}
+
+/** Removes the recorded URL if it is still this cluster's (another may have started since). */
+function forgetClusterUrl(env: NodeJS.ProcessEnv, url: string): void {
+  const path = clusterUrlPath(env);
+  try {
+    if (readFileSync(path, "utf8").trim() === url) rmSync(path);
+  } catch {}
 }
 
 /** Waits (briefly: they bind at start) until the scheduler and every worker said where /metrics is. */
