@@ -6,7 +6,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AdmissionLimits } from "../gateway/admission-limits/index.ts";
-import type { FunctionRecord } from "../protocol/index.ts";
+import type { FunctionRecord, NamespaceStore } from "../protocol/index.ts";
 
 const record = {
   name: "hello",
@@ -34,10 +34,12 @@ function measure(label: string, limits: AdmissionLimits, fn: FunctionRecord, cal
   console.log(`${label.padEnd(48)} ${(ns / 1000).toFixed(4)} µs/op`);
 }
 
+// Neither is used: start() (subscriptions, the namespaces watch) is never called here.
 const nc = {} as NatsConnection;
-const plain = new AdmissionLimits({ nc, gatewayId: "bench", namespaceOf: () => "default" });
+const namespaces = {} as NamespaceStore;
+const plain = new AdmissionLimits({ nc, gatewayId: "bench", namespaceOf: () => "default", namespaces });
 measure("no rate limit, no namespace quotas", plain, record);
-const quotasElsewhere = new AdmissionLimits({ nc, gatewayId: "bench", namespaceOf: () => "default" });
+const quotasElsewhere = new AdmissionLimits({ nc, gatewayId: "bench", namespaceOf: () => "default", namespaces });
 quotasElsewhere.quotas.set("other", { invocationsPerMinute: 10 });
 measure("no rate limit, quotas on another namespace", quotasElsewhere, record);
 measure("rate limit (under it)", plain, limited, 1_000_000);

@@ -66,6 +66,23 @@ export async function asyncBacklog(cluster: AsyncCluster): Promise<number> {
 const per = (cpu: CpuByRole, n: number): CpuByRole =>
   Object.fromEntries(Object.entries(cpu).map(([role, us]) => [role, us / Math.max(1, n)])) as CpuByRole;
 
+/** What one accept run measured: rates, latency, failures, CPU per accepted invocation. */
+function acceptSample(
+  run: Awaited<ReturnType<typeof acceptFor>>,
+  used: { byRole: CpuByRole; otherCores: AcceptSample["otherCores"] },
+): AcceptSample {
+  return {
+    acceptedPerS: (run.accepted / run.durationMs) * 1000,
+    minPerS: Math.min(...run.acceptedPerSecond),
+    maxPerS: Math.max(...run.acceptedPerSecond),
+    p50Ms: percentile(run.latencyMs, 50),
+    p99Ms: percentile(run.latencyMs, 99),
+    failures: run.failures,
+    cpuPerAccept: per(used.byRole, run.accepted),
+    otherCores: used.otherCores,
+  };
+}
+
 async function acceptFor(cluster: AsyncCluster, s: AcceptSettings, seconds: number) {
   return runAcceptLoad({ url: `${cluster.url}/fn/${s.fn}`, clients: s.clients, durationMs: seconds * 1000 });
 }
@@ -77,16 +94,7 @@ export async function measureAcceptAlone(cluster: AsyncCluster, s: AcceptSetting
   const cpu = cpuSince(cluster);
   const run = await acceptFor(cluster, s, s.seconds);
   const used = cpu();
-  return {
-    acceptedPerS: (run.accepted / run.durationMs) * 1000,
-    minPerS: Math.min(...run.acceptedPerSecond),
-    maxPerS: Math.max(...run.acceptedPerSecond),
-    p50Ms: percentile(run.latencyMs, 50),
-    p99Ms: percentile(run.latencyMs, 99),
-    failures: run.failures,
-    cpuPerAccept: per(used.byRole, run.accepted),
-    otherCores: used.otherCores,
-  };
+  return acceptSample(run, used);
 }
 
 /**
@@ -134,14 +142,7 @@ export async function measureSustained(cluster: AsyncCluster, s: AcceptSettings)
   const completed = before + run.accepted - after;
   await purgeAndSettle(cluster);
   return {
-    acceptedPerS: (run.accepted / run.durationMs) * 1000,
-    minPerS: Math.min(...run.acceptedPerSecond),
-    maxPerS: Math.max(...run.acceptedPerSecond),
-    p50Ms: percentile(run.latencyMs, 50),
-    p99Ms: percentile(run.latencyMs, 99),
-    failures: run.failures,
-    cpuPerAccept: per(used.byRole, run.accepted),
-    otherCores: used.otherCores,
+    ...acceptSample(run, used),
     completedPerS: (completed / run.durationMs) * 1000,
     cpuPerCompletion: per(used.byRole, completed),
   };

@@ -149,6 +149,7 @@ export class Gateway {
       nc,
       gatewayId,
       namespaceOf: (fn) => this.#routes.get(fn)?.namespace ?? DEFAULT_NAMESPACE,
+      namespaces,
       log: this.#log,
     });
     this.#limits = limits;

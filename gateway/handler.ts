@@ -159,9 +159,10 @@ async function observeInvocation(
   let response: HttpResponse;
   try {
     // No warm executor: this request waits for the cold path (an async one does not wait).
-    if (deps.metrics && !deps.invoker.router.isWarm(record.name) && !prefersAsync(req.headers))
+    const async = prefersAsync(req.headers);
+    if (deps.metrics && !async && !deps.invoker.router.isWarm(record.name))
       deps.metrics.coldStart(record.name, record.version);
-    response = await runInvocation(deps, record, traced, rest, mounted);
+    response = await runInvocation(deps, record, traced, rest, mounted, async);
   } catch (err) {
     response = thrownResponse(err, deps.log.child({ fn: record.name, traceId: trace?.traceId }));
   }
@@ -232,8 +233,8 @@ function within(declaredBytes: number, limit: number, whose: string): number | H
 }
 
 /**
- * Runs the invocation now, or with `Prefer: respond-async` stores it and answers 202. An
- * Idempotency-Key on a sync request is ignored: nothing is stored that a retry could be matched
+ * Runs the invocation now, or with `Prefer: respond-async` (`async`, read once by the caller) stores
+ * it and answers 202. An Idempotency-Key on a sync request is ignored: nothing is stored that a retry could be matched
  * against, and a sync retry runs the function again as it always has.
  */
 async function runInvocation(
@@ -242,11 +243,11 @@ async function runInvocation(
   req: HttpRequest,
   rest: string,
   mounted: boolean,
+  async: boolean,
 ): Promise<HttpResponse> {
   const override = versionOverride(req.headers);
   // Public functions pay one field test here; see privateRequest.
   const seen = record.access === "private" || override !== null ? privateRequest(deps, record, req) : req;
-  const async = prefersAsync(req.headers);
   // Rate limit and namespace quotas (admission-limits/): a 429 before anything is stored or sent.
   const admitted = deps.limits?.admit(record, !async) ?? null;
   const release = admitted instanceof Promise ? await admitted : admitted;

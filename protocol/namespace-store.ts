@@ -1,5 +1,6 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { type RecordChange, watchRecords } from "./kv-watch.ts";
 import { isValidName } from "./names.ts";
 import type { NamespaceRecord } from "./namespace-record.ts";
 import { BUCKETS } from "./subjects.ts";
@@ -49,5 +50,13 @@ export class NamespaceStore {
 
   async delete(name: string): Promise<void> {
     await this.#kv.delete(name);
+  }
+
+  /** Calls `onChange` for every current namespace, then for every later change (see watchRecords). */
+  watch(
+    onChange: (change: RecordChange<NamespaceRecord>) => void,
+    onError: (err: unknown) => void = () => {},
+  ): Promise<{ stop(): void }> {
+    return watchRecords<NamespaceRecord>(this.#kv, onChange, onError);
   }
 }

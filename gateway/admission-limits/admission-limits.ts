@@ -1,14 +1,13 @@
-import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   ADMISSION_COUNTS_MAX_ENTRIES,
   type AdmissionCounts,
-  BUCKETS,
   DEFAULT_NAMESPACE,
   type FunctionRecord,
   HearthError,
   LOAD_REPORT_STALE_MS,
   type Logger,
+  type NamespaceStore,
   parseAdmissionCounts,
   parseGatewayLoadReport,
   SUBJECTS,
@@ -39,8 +38,8 @@ export interface AdmissionLimitsOptions {
   /** Wall clock: windows are aligned to it on every gateway (default Date.now). */
   readonly now?: () => number;
   readonly syncIntervalMs?: number;
-  /** The namespaces bucket, already open (default: opened as NamespaceStore opens it). */
-  readonly namespaces?: KV;
+  /** The namespaces and their quotas, followed for the runtime ones. */
+  readonly namespaces: NamespaceStore;
   readonly log?: Logger;
 }
 
@@ -88,9 +87,9 @@ export class AdmissionLimits {
   /** Follows the namespaces' quotas and the other gateways' counts, and starts telling them ours. */
   async start(): Promise<void> {
     const { nc, gatewayId } = this.#options;
-    // As NamespaceStore.open creates it (history 1): the first to create it sets its configuration.
-    const kv = this.#options.namespaces ?? (await new Kvm(nc).create(BUCKETS.namespaces, { history: 1 }));
-    await this.#quotas.follow(kv, (err) => this.#log.error({ err }, "namespace watch failed; quotas are stale"));
+    await this.#quotas.follow(this.#options.namespaces, (err) =>
+      this.#log.error({ err }, "namespace watch failed; quotas are stale"),
+    );
     this.#subscriptions = [
       nc.subscribe(SUBJECTS.admissionCounts, {
         callback: (err, msg) => {

@@ -1,5 +1,4 @@
-import type { KV } from "@nats-io/kv";
-import { type NamespaceQuotas, type NamespaceRecord, watchRecords } from "../../protocol/index.ts";
+import type { NamespaceQuotas, NamespaceStore } from "../../protocol/index.ts";
 
 /** The quotas an invocation meets at the gateway; the others (functions, bundle bytes) are the deployer's. */
 export interface RuntimeQuotas {
@@ -17,13 +16,9 @@ export class NamespaceQuotaTable {
   #watch: { stop(): void } | null = null;
 
   /** Resolves once the current records are held (so the first request meets them), then follows changes. */
-  async follow(kv: KV, onError: (err: unknown) => void): Promise<void> {
-    for await (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (entry?.operation === "PUT") this.set(key, entry.json<NamespaceRecord>().quotas);
-    }
-    this.#watch = await watchRecords<NamespaceRecord>(
-      kv,
+  async follow(namespaces: NamespaceStore, onError: (err: unknown) => void): Promise<void> {
+    for (const record of await namespaces.list()) this.set(record.name, record.quotas);
+    this.#watch = await namespaces.watch(
       (change) => this.set(change.key, change.kind === "put" ? change.record.quotas : undefined),
       onError,
     );
