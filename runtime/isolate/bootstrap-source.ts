@@ -3,8 +3,6 @@ import { build } from "esbuild";
 import ivm from "isolated-vm";
 
 const ENTRY = fileURLToPath(new URL("./bootstrap/index.ts", import.meta.url));
-/** Node's `util`, which object-inspect (console formatting) asks for, does not exist in an isolate. */
-const NO_UTIL = fileURLToPath(new URL("./bootstrap/no-util.ts", import.meta.url));
 const FILENAME = "hearth:bootstrap.js";
 
 /** The in-isolate runtime, as source and (when V8 could make one) as a snapshot of it evaluated. */
@@ -29,7 +27,6 @@ export function loadBootstrapSource(): Promise<string> {
     format: "iife",
     platform: "neutral",
     mainFields: ["module", "main"],
-    alias: { util: NO_UTIL },
     target: "es2024",
     minify: true,
     legalComments: "none",
