@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { createControlApi } from "../control/index.ts";
+import { createControlApi, type ModuleCheck } from "../control/index.ts";
 import {
   AsyncStore,
   DEFAULT_NAMESPACE,
@@ -51,13 +51,15 @@ export interface GatewayOptions {
   readonly functionsDomain?: string;
   /** Seals secrets (HEARTH_SECRETS_KEY, SecretKeyring.fromEnv); without it they cannot be set. */
   readonly secretsKeyring?: SecretKeyring | null;
+  /** Evaluates each deploy's module before it is stored (a ModuleChecker by default: control/module-check.ts). */
+  readonly moduleCheck?: ModuleCheck;
   /** Request counts and durations, cold starts, served at GET /metrics; a fresh registry by default. */
   readonly metrics?: GatewayMetrics;
   readonly log?: Logger;
 }
 
-/** Control API bodies carry a bundle as a JSON string: allow for escaping. */
-const CONTROL_BODY_LIMIT = LIMITS.maxBundleBytes * 2;
+/** Control API bodies carry a bundle and its source map as JSON strings: allow for escaping. */
+const CONTROL_BODY_LIMIT = (LIMITS.maxBundleBytes + LIMITS.maxSourceMapBytes) * 2;
 /** Readiness needs a worker and a scheduler leader heard from within this window. */
 const PEER_FRESH_MS = 5_000;
 
@@ -178,6 +180,7 @@ export class Gateway {
         onFunctionChange: (fn, record, revision) => this.#routes.set(fn, record, revision),
         log: this.#log,
         secretsKeyring: this.#options.secretsKeyring ?? null,
+        ...(this.#options.moduleCheck ? { moduleCheck: this.#options.moduleCheck } : {}),
       }),
       asyncStore,
       natsConnected,

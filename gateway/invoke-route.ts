@@ -93,7 +93,7 @@ export async function invokeFunction(
 ): Promise<HttpResponse> {
   const tooLarge = bodyOverLimit(record, req);
   if (tooLarge) return tooLarge;
-  const { invocationId, reply } = await invoker.invoke(
+  const { invocationId, reply, stream } = await invoker.invoke(
     record,
     requestHeadFor(req, record.name, rest, mounted),
     req.body,
@@ -115,5 +115,7 @@ export async function invokeFunction(
   }
   const headers = forwardedResponseHeaders(reply.head.headers, invocationId);
   headers.push(...version);
+  // A streamed body is sent chunked as it comes; its first part is copied, as the NATS client reuses its buffer.
+  if (stream) return { status: reply.head.status, headers, body: new Uint8Array(reply.body), stream };
   return { status: reply.head.status, headers, body: reply.body };
 }

@@ -5,6 +5,7 @@ import {
   codeOf,
   decodeReply,
   type ErrorCode,
+  encodeCancel,
   encodeInvocation,
   type FunctionRecord,
   type GatewayLoadReport,
@@ -26,6 +27,7 @@ import {
 } from "../protocol/index.ts";
 import type { PolicyName } from "./routing/policies.ts";
 import { Router } from "./routing/router.ts";
+import { StreamedBody } from "./streamed-body.ts";
 
 /** Extra time past the function's own timeout for the reply to travel back. */
 const REPLY_GRACE_MS = 2_000;
@@ -39,6 +41,8 @@ const MAX_STALE_ENDPOINTS = 8;
 export interface InvokeResult {
   readonly invocationId: string;
   readonly reply: InvocationReply;
+  /** The rest of a body that goes on after the reply, pulled as it is iterated. */
+  readonly stream?: AsyncIterable<Uint8Array>;
 }
 
 export interface InvokerOptions {
@@ -71,10 +75,12 @@ export class Invoker {
   /** Requests outstanding per function (sent or held, not yet answered), reported to the scheduler. */
   readonly #outstanding = new Map<string, number>();
   readonly #reporter: Reporter;
+  readonly #nc: NatsConnection;
   #connected = true;
 
   constructor(options: InvokerOptions) {
     this.#mux = new RequestMux(options.nc);
+    this.#nc = options.nc;
     this.#log = options.log;
     this.router = new Router({ policy: options.policy });
     this.#leaderHeardAt = options.leaderHeardAt ?? (() => 0);
@@ -164,6 +170,13 @@ export class Invoker {
         const reply = decodeReply(msg);
         // The pool was being unloaded as the request arrived: it did not run, so another executor may take it.
         const refused = !reply.ok && reply.code === "ERR_NO_CAPACITY";
+        if (reply.ok && reply.streamToken !== undefined) {
+          return {
+            invocationId,
+            reply,
+            stream: this.#streamedBody(record.name, endpoint, reply.streamToken, timeoutMs),
+          };
+        }
         if (!refused) return { invocationId, reply };
       } catch (err) {
         if (!(err instanceof NoReplyError)) throw err;
@@ -181,6 +194,26 @@ export class Invoker {
         return fail("ERR_NO_CAPACITY", `No executor took ${record.name}; retry`);
       }
     }
+  }
+
+  #streamedBody(fn: string, endpoint: { executor: string }, token: string, timeoutMs: number): StreamedBody {
+    const subject = SUBJECTS.bodyPull(endpoint.executor, fn);
+    const executor = endpoint.executor;
+    return new StreamedBody({
+      mux: this.#mux,
+      subject,
+      group: executor,
+      token,
+      fn,
+      timeoutMs,
+      cancel: () => {
+        try {
+          this.#nc.publish(subject, new Uint8Array(0), { headers: encodeCancel(token) });
+        } catch {
+          // Not connected: the executor's timeout for the invocation ends the body.
+        }
+      },
+    });
   }
 
   #onExecutorLost(executor: string): void {

@@ -12,6 +12,17 @@ export const ERROR_CODES = {
     kind: "user",
     summary: "Deployed code does not parse, imports a module, or has no default export.",
   },
+  ERR_INVALID_SOURCE_MAP: {
+    status: 400,
+    kind: "user",
+    summary: "A deploy's source map is not a version 3 source map, or does not fit its bundle; the message says why.",
+  },
+  ERR_MODULE_INIT: {
+    status: 400,
+    kind: "user",
+    summary:
+      "A deploy was refused: evaluating the module threw, ran past its time, or bound no handler; the message has the error and its source line.",
+  },
   ERR_UNAUTHORIZED: { status: 401, kind: "user", summary: "The token is missing, unknown or revoked." },
   ERR_FORBIDDEN: {
     status: 403,

@@ -55,6 +55,11 @@ export interface Runnable {
    * not here: a worker unseals them when it loads the version. A changed secret is a new version.
    */
   readonly secrets?: Readonly<Record<string, number>>;
+  /**
+   * sha256 (hex) of the version's source map in the bundles object store, when the deploy sent one:
+   * executors read it only to map a stack (never on a cold start), so stacks name `src/x.ts:line:col`.
+   */
+  readonly sourceMapDigest?: string;
 }
 
 /** One immutable version of a function, kept in the versions bucket under `<fn>.<id>`. */

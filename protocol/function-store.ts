@@ -45,11 +45,23 @@ export class FunctionStore {
 
   /** The version of what a worker runs: a hash of all of it, so equal deploys share it. */
   static versionOf(runnable: Omit<Runnable, "version">): string {
-    const { digest, env, memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes, secrets = {} } = runnable;
+    const {
+      digest,
+      env,
+      memoryMb,
+      timeoutMs,
+      cpuMs,
+      concurrency,
+      maxBodyBytes,
+      secrets = {},
+      sourceMapDigest,
+    } = runnable;
     const limits = [memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes];
     const parts: unknown[] = [digest, Object.entries(env).sort(), limits];
     // Left out when empty, so versions made before secrets existed keep their hash.
     if (Object.keys(secrets).length > 0) parts.push(Object.entries(secrets).sort());
+    // Likewise for versions deployed without a source map; another map is another version.
+    if (sourceMapDigest !== undefined) parts.push({ sourceMapDigest });
     return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
   }
 

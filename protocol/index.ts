@@ -33,6 +33,8 @@ export { AsyncStore, fingerprintOf } from "./async-store.ts";
 export { DUPLICATE_WINDOW_MS, ensureAsyncStreams } from "./async-streams.ts";
 export type { BackupEnd, BackupItem, BackupManifest, BucketCount } from "./backup-format.ts";
 export { BACKUP_FORMAT, BACKUP_VERSION, backupLine, OBJECT_CHUNK_BYTES, readBackup } from "./backup-format.ts";
+export type { BodyPull } from "./body-stream.ts";
+export { decodeChunk, decodePull, encodeCancel, encodeEnd, encodePull } from "./body-stream.ts";
 export { formatBuildErrors } from "./build-errors.ts";
 export type { ClusterStatus, ClusterStatusWithRoutes, ScaleDecisionRecord } from "./cluster-status.ts";
 export type { NatsAuthKind, NatsSettings } from "./connect.ts";
@@ -94,9 +96,10 @@ export {
   ensureLogStream,
   LOG_RETENTION,
   LOG_STREAM,
-  LOG_STREAM_CONFIG,
   LOG_SUBJECTS,
+  logStreamConfig,
 } from "./logs.ts";
+export { modulePath } from "./module-path.ts";
 export { isValidName, validateFunctionName, validateNamespaceName } from "./names.ts";
 export { DEFAULT_NAMESPACE, type NamespaceQuotas, type NamespaceRecord } from "./namespace-record.ts";
 export { NamespaceStore } from "./namespace-store.ts";

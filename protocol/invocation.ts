@@ -29,16 +29,29 @@ export interface InvocationMessage {
   readonly requestJson: string;
   /** "http" when the message names none (the gateway sends none: one header less on the hot path). */
   readonly trigger: InvocationTrigger;
+  /**
+   * The sender can pull a body that goes on after the reply: true for "http", which only the gateway
+   * sends (the worker names every trigger it sends), so the hot path carries no header for it.
+   */
+  readonly acceptsStream: boolean;
 }
 
 /** The outcome of an invocation as the gateway reads it from the reply. */
 export type InvocationReply =
-  | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
+  | {
+      readonly ok: true;
+      readonly head: ResponseHead;
+      /** The whole body, or with `stream` its first part. */
+      readonly body: Uint8Array;
+      /** The body goes on: the token to pull the rest under (protocol/body-stream.ts). */
+      readonly streamToken?: string;
+    }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly errorId?: string };
 
 /**
  * `head` may come as JSON already (a queued invocation keeps it as the gateway wrote it, or an event).
- * `trigger` is sent only when it is not "http".
+ * `trigger` is sent only when it is not "http". An "http" invocation may be answered with a body that
+ * goes on after the reply (protocol/body-stream.ts); any other gets the whole body.
  */
 export function encodeInvocation(
   id: string,
@@ -67,12 +80,16 @@ export function decodeInvocation(msg: Msg): InvocationMessage {
   // Only the worker sends one; anything else would be an unbounded metrics label.
   const sent = h?.get(HEADERS.trigger);
   const trigger = sent && TRIGGERS.has(sent) ? (sent as InvocationTrigger) : "http";
-  return { id, version, requestJson, trigger };
+  return { id, version, requestJson, trigger, acceptsStream: trigger === "http" };
 }
 
-export function encodeResponseHeaders(head: ResponseHead): MsgHdrs {
+/**
+ * `streamToken`: the body goes on, pulled under this token. It travels inside the head's JSON (as
+ * `stream`), which the gateway parses anyway: a whole reply costs no extra header.
+ */
+export function encodeResponseHeaders(head: ResponseHead, streamToken?: string): MsgHdrs {
   const h = natsHeaders();
-  h.set(HEADERS.response, JSON.stringify(head));
+  h.set(HEADERS.response, JSON.stringify(streamToken === undefined ? head : { ...head, stream: streamToken }));
   return h;
 }
 
@@ -94,5 +111,7 @@ export function decodeReply(msg: Msg): InvocationReply {
   }
   const headJson = h?.get(HEADERS.response);
   if (!headJson) throw new HearthError("ERR_INTERNAL", "Invocation reply lacks hearth-response");
-  return { ok: true, head: JSON.parse(headJson) as ResponseHead, body: msg.data };
+  const head = JSON.parse(headJson) as ResponseHead & { stream?: unknown };
+  if (typeof head.stream !== "string") return { ok: true, head, body: msg.data };
+  return { ok: true, head: { status: head.status, headers: head.headers }, body: msg.data, streamToken: head.stream };
 }

@@ -22,6 +22,11 @@ export const LIMITS = {
   minBodyBytes: 1024,
   /** A bundled function's source; Workers allows 3–10 MB. */
   maxBundleBytes: 10 * 1024 * 1024,
+  /**
+   * A bundle's source map (JSON, sourcesContent included). Maps with sources run to 2–4× their
+   * bundle; 16 MiB covers a large bundle's map, and bounds what one deploy holds in the gateway.
+   */
+  maxSourceMapBytes: 16 * 1024 * 1024,
   maxEnvVars: 128,
   maxEnvValueBytes: 5 * 1024,
   /** Room for NATS headers (the request metadata JSON) inside one NATS message. */

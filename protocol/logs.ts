@@ -108,18 +108,24 @@ export function decodeLogEntry(data: Uint8Array): LogEntry | null {
   return ok ? (e as unknown as LogEntry) : null;
 }
 
-/** HEARTH_LOGS: Limits retention, the oldest entries of a function go first. */
-export const LOG_STREAM_CONFIG: Partial<StreamConfig> & { name: string; subjects: string[] } = {
-  name: LOG_STREAM,
-  subjects: [LOG_SUBJECTS.all],
-  retention: RetentionPolicy.Limits,
-  storage: StorageType.File,
-  discard: DiscardPolicy.Old,
-  max_msgs_per_subject: LOG_RETENTION.linesPerFunction,
-  max_msg_size: LOG_RETENTION.entryBytes,
-  max_bytes: LOG_RETENTION.streamBytes,
-  max_age: nanos(LOG_RETENTION.maxAgeMs),
-};
+/**
+ * HEARTH_LOGS: Limits retention, the oldest entries of a function go first. A function, not a
+ * constant: evaluating NATS' enums at import time would make every importer of LOG_STREAM (the CLI's
+ * backup reader among them) load the NATS client.
+ */
+export function logStreamConfig(): Partial<StreamConfig> & { name: string; subjects: string[] } {
+  return {
+    name: LOG_STREAM,
+    subjects: [LOG_SUBJECTS.all],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs_per_subject: LOG_RETENTION.linesPerFunction,
+    max_msg_size: LOG_RETENTION.entryBytes,
+    max_bytes: LOG_RETENTION.streamBytes,
+    max_age: nanos(LOG_RETENTION.maxAgeMs),
+  };
+}
 
 /**
  * Creates HEARTH_LOGS if it is missing; idempotent, called by the control plane at start (`hearth
@@ -131,7 +137,7 @@ export async function ensureLogStream(jsm: JetStreamManager): Promise<void> {
     await jsm.streams.info(LOG_STREAM);
   } catch {
     try {
-      await jsm.streams.add(LOG_STREAM_CONFIG);
+      await jsm.streams.add(logStreamConfig());
     } catch (err) {
       // Another process created it between our info and add.
       if (!/already in use/i.test(String((err as Error).message))) throw err;

@@ -21,6 +21,13 @@ export const SUBJECTS = {
   },
   /** Every invocation subject of the executors of one node: what that node's executor identity may receive. */
   invokeNode: (node: string) => `hearth.x.${node}.>`,
+  /**
+   * Gateway → the executor holding a streamed response body: pulls of its chunks
+   * (protocol/body-stream.ts). Beside the invocation subject, within the same permissions, but apart
+   * from it: a pool being unloaded drains its invocation subscription and must still finish its
+   * bodies. `fn` may be `*` (the executor takes every function's pulls with one subscription).
+   */
+  bodyPull: (executorId: string, fn: string) => `${SUBJECTS.invoke(executorId, fn)}.pull`,
   /** Executor → gateways, scheduler: per-function load, on change (≤ 10/s) and every report interval. */
   load: "hearth.load",
   /** Gateway → scheduler: requests outstanding per function, on change (≤ 10/s) and every 500 ms. */
@@ -79,4 +86,8 @@ export const HEADERS = {
   error: "hearth-error",
   /** How the invocation came (async, queue, cron); absent for HTTP. Only a metrics label. */
   trigger: "hearth-trigger",
+  /** On a request to the invocation subject: `<token>.<seq>`, a pull of the next chunk; `<token>.cancel` stops the body. */
+  pull: "hearth-pull",
+  /** On a pull's reply: the body has ended (empty payload). */
+  end: "hearth-end",
 } as const;

@@ -9,6 +9,8 @@ export const KEPT_VERSIONS = 100;
 const CREATE_ATTEMPTS = 5;
 
 const keyOf = (fn: string, id: number) => `${fn}.${id}`;
+/** The objects a version uses in the bundles store: its bundle, and its source map if it has one. */
+const objectsOf = (v: VersionRecord): string[] => (v.sourceMapDigest ? [v.digest, v.sourceMapDigest] : [v.digest]);
 
 /**
  * Every version of every function, immutable, in a KV bucket under `<fn>.<id>` (ids 1, 2, 3, ...
@@ -71,13 +73,13 @@ export class VersionStore {
 
   /**
    * Deletes the oldest versions past `keep`, never one of `serving`. Returns the digests of the
-   * bundles the deleted versions used (the caller collects those no kept version still uses).
+   * bundles (and source maps) the deleted versions used (the caller collects those no kept version still uses).
    */
   async prune(fn: string, serving: readonly number[], keep = KEPT_VERSIONS): Promise<string[]> {
     const versions = await this.list(fn);
     const old = versions.slice(keep).filter((v) => !serving.includes(v.id));
     await Promise.all(old.map((v) => this.#kv.purge(keyOf(fn, v.id))));
-    return old.map((v) => v.digest);
+    return old.flatMap(objectsOf);
   }
 
   /** Deletes every version of a removed function; returns the digests they used. */
@@ -90,7 +92,7 @@ export class VersionStore {
     const digests = new Set<string>();
     for await (const key of await this.#kv.keys()) {
       const entry = await this.#kv.get(key);
-      if (entry?.operation === "PUT") digests.add(entry.json<VersionRecord>().digest);
+      if (entry?.operation === "PUT") for (const digest of objectsOf(entry.json<VersionRecord>())) digests.add(digest);
     }
     return digests;
   }

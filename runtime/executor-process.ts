@@ -1,6 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { type FunctionRecord, HearthError, type Logger, terminate } from "../protocol/index.ts";
+import { type FunctionRecord, HearthError, type Logger, modulePath, terminate } from "../protocol/index.ts";
 import type {
   ExecutorCommand,
   ExecutorMessage,
@@ -9,7 +8,7 @@ import type {
   SupervisorMessage,
 } from "./executor/ipc.ts";
 
-const EXECUTOR_MAIN = fileURLToPath(new URL("./executor/main.ts", import.meta.url));
+const EXECUTOR_MAIN = modulePath("./executor/main.ts", import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 

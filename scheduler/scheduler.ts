@@ -293,7 +293,8 @@ export class Scheduler {
   }
 
   #follow(): void {
-    if (this.#leaderSubscriptions.length > 0) this.#log.warn("no longer leading");
+    // Resigning on close is the plan (a clean stop logs nothing at warn); losing the lease is not.
+    if (this.#leaderSubscriptions.length > 0) this.#log[this.#closed ? "info" : "warn"]("no longer leading");
     for (const sub of this.#leaderSubscriptions) sub.unsubscribe();
     this.#leaderSubscriptions = [];
   }

@@ -60,42 +60,91 @@ describe("hostile functions next to a healthy one under steady load", () => {
 });
 
 /**
+ * A fresh cluster for the enclosing describe, whose worker has `executors` executors, with a healthy
+ * function deployed and answering (so it is placed first).
+ */
+function clusterWithHealthyFunction(executors: number): () => InProcessCluster {
+  let own: InProcessCluster;
+  beforeAll(async () => {
+    own = await startInProcessCluster({ worker: { executors } });
+    await own.hearth.deploy("healthy", { code: `export default { fetch() { return new Response("fine"); } };` });
+    expect((await own.gateway.handle(get("/fn/healthy"))).status).toBe(200);
+  }, 60_000);
+  afterAll(async () => {
+    await own?.close();
+  });
+  return () => own;
+}
+
+/** In a 16 MB isolate V8 gives up on this with a catastrophic out-of-memory, not a clean termination. */
+const PROCESS_KILLER = `const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i;`;
+
+/** Deploys `body` as the function "process-killer", in a 16 MB isolate with time enough to get there. */
+async function deployKiller(own: InProcessCluster, body: string): Promise<void> {
+  await own.hearth.deploy("process-killer", {
+    code: `export default { fetch() { ${body} return new Response("survived"); } };`,
+    memoryMb: 16,
+    cpuMs: 10_000,
+    timeoutMs: 3_000,
+  });
+}
+
+/**
  * Out-of-memory cases that V8 cannot survive (isolated-vm README, `onCatastrophicError`): the executor process must
- * die (`onCatastrophicError` → abort). Each runs in a fresh cluster whose worker has two executors,
+ * go (retired, then aborted: executor.ts). Each runs in a fresh cluster whose worker has two executors,
  * the healthy function placed first, so the killer is placed on the other executor.
  */
-describe.each([["a 1M-key object in a 16 MB isolate", `const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i;`]])(
-  "%s kills only its own executor",
-  (_, body) => {
-    let own: InProcessCluster;
-    beforeAll(async () => {
-      own = await startInProcessCluster({ worker: { executors: 2 } });
-      await own.hearth.deploy("healthy", { code: `export default { fetch() { return new Response("fine"); } };` });
-      expect((await own.gateway.handle(get("/fn/healthy"))).status).toBe(200);
-    }, 60_000);
-    afterAll(async () => {
-      await own?.close();
-    });
+describe.each([["a 1M-key object in a 16 MB isolate", PROCESS_KILLER]])("%s kills only its own executor", (_, body) => {
+  const cluster = clusterWithHealthyFunction(2);
 
-    it("the neighbour on the other executor sees no failed request, and the supervisor restarts the dead one", async () => {
-      await own.hearth.deploy("process-killer", {
-        code: `export default { fetch() { ${body} return new Response("survived"); } };`,
-        memoryMb: 16,
-        cpuMs: 10_000,
-        timeoutMs: 3_000,
-      });
-      const worker = own.worker as Worker;
-      const pidsBefore = worker.executorPids;
-      const killer = own.gateway.handle(get("/fn/process-killer")).then(outcomeOf);
-      const [code, load] = await Promise.all([killer, healthyLoad(own.gateway, killer)]);
-      // The caller's request dies with the executor: its worker says so, and the gateway answers at once.
-      expect(["ERR_FUNCTION_MEMORY", "ERR_EXECUTOR_LOST"]).toContain(code);
-      expect(load.failures).toEqual([]);
-      expect(load.latencies.length).toBeGreaterThan(0);
-      await expect
-        .poll(() => worker.executorPids.filter((pid) => !pidsBefore.includes(pid)).length, { timeout: 10_000 })
-        .toBe(1);
-      expect((await own.gateway.handle(get("/fn/healthy"))).status).toBe(200);
-    });
-  },
-);
+  it("the neighbour on the other executor sees no failed request, and the supervisor replaces the dead one", async () => {
+    const own = cluster();
+    await deployKiller(own, body);
+    const worker = own.worker as Worker;
+    const pidsBefore = worker.executorPids;
+    const killer = own.gateway.handle(get("/fn/process-killer")).then(outcomeOf);
+    const [code, load] = await Promise.all([killer, healthyLoad(own.gateway, killer)]);
+    // The lost isolate's caller is answered at once, before its executor goes.
+    expect(code).toBe("ERR_FUNCTION_MEMORY");
+    expect(load.failures).toEqual([]);
+    expect(load.latencies.length).toBeGreaterThan(0);
+    await expect
+      .poll(() => worker.executorPids.filter((pid) => !pidsBefore.includes(pid)).length, { timeout: 10_000 })
+      .toBe(1);
+    expect((await own.gateway.handle(get("/fn/healthy"))).status).toBe(200);
+  });
+});
+
+/**
+ * The same out-of-memory with the neighbour on the same executor (a worker with one): the executor
+ * follows isolated-vm's README for `onCatastrophicError` (stop serving, finish outstanding work, then
+ * abort), so the killer's caller gets ERR_FUNCTION_MEMORY at once and the neighbour's requests, in
+ * flight or new, are served to the end by this process or its replacement.
+ */
+describe("a catastrophic out-of-memory next to the neighbour on one executor", () => {
+  const cluster = clusterWithHealthyFunction(1);
+
+  it("the killer gets ERR_FUNCTION_MEMORY, the neighbour no failed request, and the executor is replaced", async () => {
+    const own = cluster();
+    await deployKiller(own, PROCESS_KILLER);
+    const worker = own.worker as Worker;
+    const pidsBefore = worker.executorPids;
+    const killer = own.gateway.handle(get("/fn/process-killer")).then(outcomeOf);
+    // The load goes on until the old process is gone, so requests in flight across the handover count.
+    const replaced = killer.then(() =>
+      expect
+        .poll(
+          () =>
+            worker.executorPids.filter((pid) => !pidsBefore.includes(pid)).length === 1 &&
+            worker.executorPids.every((pid) => !pidsBefore.includes(pid)),
+          { timeout: 20_000 },
+        )
+        .toBe(true),
+    );
+    const [code, load] = await Promise.all([killer, healthyLoad(own.gateway, replaced)]);
+    expect(code).toBe("ERR_FUNCTION_MEMORY");
+    expect(load.failures).toEqual([]);
+    expect(load.latencies.length).toBeGreaterThan(0);
+    expect((await own.gateway.handle(get("/fn/healthy"))).status).toBe(200);
+  }, 40_000);
+});

@@ -2,11 +2,9 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { prepareBundle } from "../control/index.ts";
 import {
   type FunctionRecord,
   FunctionStore,
-  LIMITS,
   type LoadReport,
   parseHeartbeat,
   parseLoadReport,
@@ -15,6 +13,7 @@ import {
 import { buildExecutorEnv } from "../runtime/index.ts";
 import { type NatsServer, startNatsServer } from "../sdk/index.ts";
 import { type ComponentProcess, spawnComponent } from "./support/components.ts";
+import { storeFunction } from "./support/store-function.ts";
 
 /**
  * Issue 7, item 6: executors run untrusted code, so what a sandbox escape would find there is kept to
@@ -169,31 +168,15 @@ describe("a real worker's executor", () => {
   }
 });
 
-async function deploy(store: FunctionStore, name: string, env: Record<string, string>): Promise<FunctionRecord> {
-  const script = new TextEncoder().encode(
-    await prepareBundle(`export default { fetch(r, env) { return new Response(env.MARK.length + ""); } };`, "f.js"),
-  );
-  const runnable = {
-    digest: FunctionStore.digestOf(script),
-    bundleBytes: script.byteLength,
-    env,
-    memoryMb: LIMITS.defaultMemoryMb,
-    timeoutMs: 2_000,
-    cpuMs: 50,
-    concurrency: LIMITS.defaultConcurrency,
-    maxBodyBytes: LIMITS.defaultMaxBodyBytes,
-  };
-  const now = new Date().toISOString();
-  const record = {
+function deploy(store: FunctionStore, name: string, env: Record<string, string>): Promise<FunctionRecord> {
+  return storeFunction(
+    store,
     name,
-    ...runnable,
-    version: FunctionStore.versionOf(runnable),
-    versionId: 1,
-    createdAt: now,
-    updatedAt: now,
-  };
-  await store.put(record, script);
-  return record;
+    `export default { fetch(r, env) { return new Response(env.MARK.length + ""); } };`,
+    {
+      env,
+    },
+  );
 }
 
 function hasVersion(report: LoadReport, fn: string, version: string): boolean {

@@ -16,6 +16,7 @@ import {
 } from "../protocol/index.ts";
 import { Executor, loadBootstrap } from "../runtime/index.ts";
 import { type NatsServer, startNatsServer } from "../sdk/index.ts";
+import { storeFunction } from "./support/store-function.ts";
 
 /** An executor in this process, driven over real NATS exactly as the gateway drives it. */
 let nats: NatsServer;
@@ -23,29 +24,9 @@ let nc: NatsConnection;
 let store: FunctionStore;
 let executor: Executor;
 
-async function deploy(name: string, source: string, limits: Partial<Runnable> = {}): Promise<FunctionRecord> {
-  const script = new TextEncoder().encode(await prepareBundle(source, `${name}.js`));
-  const runnable = {
-    digest: FunctionStore.digestOf(script),
-    bundleBytes: script.byteLength,
-    env: {},
-    memoryMb: LIMITS.defaultMemoryMb,
-    timeoutMs: 2_000,
-    cpuMs: 20,
-    concurrency: LIMITS.defaultConcurrency,
-    maxBodyBytes: LIMITS.defaultMaxBodyBytes,
-    ...limits,
-  };
-  const record: FunctionRecord = {
-    name,
-    ...runnable,
-    version: FunctionStore.versionOf(runnable),
-    versionId: 1,
-    createdAt: new Date().toISOString(),
-    updatedAt: new Date().toISOString(),
-  };
-  await store.put(record, script);
-  return record;
+/** Executor tests' functions: a short timeout and a CPU budget of 20 ms unless `limits` says otherwise. */
+function deploy(name: string, source: string, limits: Partial<Runnable> = {}): Promise<FunctionRecord> {
+  return storeFunction(store, name, source, { cpuMs: 20, ...limits });
 }
 
 async function invoke(record: FunctionRecord) {

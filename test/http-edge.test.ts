@@ -20,7 +20,8 @@ import { buildBundle, HearthClient, type NatsServer, startNatsServer } from "../
 const TOKEN = "edge-token";
 const DOMAIN = "fn.test";
 /** The control API's limit: the bundle limit, twice over for JSON escaping (gateway.ts). */
-const CONTROL_LIMIT = LIMITS.maxBundleBytes * 2;
+/** The gateway's control body limit: a bundle and its source map, as escaped JSON strings. */
+const CONTROL_LIMIT = (LIMITS.maxBundleBytes + LIMITS.maxSourceMapBytes) * 2;
 const SECRET = "postgres://admin:hunter2@db.internal";
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -515,8 +516,10 @@ describe("timeouts and the connection cap", () => {
 
 describe("a module whose top level throws", () => {
   beforeAll(async () => {
-    // Deploy does not run the module (prepare-bundle.ts only parses and bundles it), so it succeeds.
-    await hearth.deploy("broken", {
+    // Deploys evaluate the top level and refuse this module (ERR_MODULE_INIT); a gateway without that
+    // check stands for a module that throws only on workers, or one deployed before the check existed.
+    const unchecked = await startGateway({ moduleCheck: { check: async () => {} } });
+    await new HearthClient({ url: unchecked.url, token: TOKEN }).deploy("broken", {
       code: `throw new Error("cannot connect to ${SECRET}");\nexport default { fetch() { return new Response("x"); } };`,
     });
   });

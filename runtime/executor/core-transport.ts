@@ -1,8 +1,10 @@
-import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { type Msg, type MsgHdrs, type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import { type FaasMetrics, type InvocationMetrics, statusOfCode } from "../../metrics/index.ts";
 import {
+  type BodyPull,
   codeOf,
   decodeInvocation,
+  decodePull,
   type ErrorCode,
   encodeErrorReply,
   encodeResponseHeaders,
@@ -12,6 +14,8 @@ import {
   traceIdOfRequestJson,
   WriteCoalescer,
 } from "../../protocol/index.ts";
+import type { ResponseBody } from "../isolate/response-body.ts";
+import { BodySender, StreamedBytes } from "./body-sender.ts";
 import type { FunctionHost } from "./function-host.ts";
 
 /**
@@ -28,6 +32,12 @@ export class CoreTransport {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #writes = new WriteCoalescer();
   readonly #metrics: FaasMetrics | null;
+  /** Response bodies still streaming, by the token their pulls name. */
+  readonly #streams = new Map<string, BodySender>();
+  /** Pulls of every function's bodies (SUBJECTS.bodyPull), subscribed with the first body. */
+  #pulls: Subscription | null = null;
+  /** Bytes of streamed bodies held here: what a slow client costs this process (bounded by the pulls in flight). */
+  readonly streamedBytes = new StreamedBytes();
 
   constructor(options: {
     nc: NatsConnection;
@@ -69,9 +79,15 @@ export class CoreTransport {
     return subscription ? subscription.drain().catch(() => {}) : Promise.resolve();
   }
 
-  /** Detaches everything. */
+  /** Detaches everything; bodies still streaming go on until `stopStreams`. */
   async close(): Promise<void> {
     await Promise.all([...this.#subscriptions.keys()].map((fn) => this.detach(fn)));
+  }
+
+  /** Stops taking pulls: bodies still streaming wait out their timeout (the executor is going). */
+  stopStreams(): void {
+    this.#pulls?.unsubscribe();
+    this.#pulls = null;
   }
 
   async #handle(fn: string, msg: Msg): Promise<void> {
@@ -85,7 +101,7 @@ export class CoreTransport {
       requestJson = inv.requestJson;
       metrics = this.#metrics?.of(fn, inv.version, inv.trigger);
       const body = msg.data.byteLength > 0 ? msg.data : null;
-      const outcome = await this.#host.invoke(fn, { ...inv, body, observer: metrics });
+      const outcome = await this.#host.invoke(fn, { ...inv, body, observer: metrics, stream: inv.acceptsStream });
       // Refused before it ran (the pool went as it arrived): the gateway runs it elsewhere, and counts nothing.
       if (metrics && !(!outcome.ok && outcome.code === "ERR_NO_CAPACITY")) {
         metrics.record(outcome.ok ? "ok" : statusOfCode(outcome.code), (performance.now() - started) / 1000);
@@ -97,6 +113,11 @@ export class CoreTransport {
             ? "The function threw an exception; see the logs for this error id"
             : outcome.message;
         this.#replyError(msg, outcome.code, message, inv.id);
+        return;
+      }
+      if (outcome.stream) {
+        const token = this.#openStream(outcome.stream);
+        this.#respond(msg, outcome.body, encodeResponseHeaders(outcome.head, token), inv.id);
         return;
       }
       const limit = this.#maxReplyBytes();
@@ -111,6 +132,59 @@ export class CoreTransport {
       metrics?.record(statusOfCode(codeOf(err)), (performance.now() - started) / 1000);
       this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err), invocationId);
     }
+  }
+
+  /** Registers a streamed body under a fresh token; it is forgotten once it ends, whatever ended it. */
+  #openStream(body: ResponseBody): string {
+    // Unguessable: another gateway (or anything allowed to publish here) cannot take or cut the body.
+    const token = nuid.next();
+    const respond = (msg: Msg, data: Uint8Array, headers: MsgHdrs | undefined, sent: () => void) =>
+      this.#writes.defer(() => {
+        sent();
+        try {
+          msg.respond(data, headers ? { headers } : undefined);
+        } catch (err) {
+          // The connection is gone: the gateway's pull times out or fails with it.
+          this.#log.warn({ err }, "a streamed body chunk could not be sent");
+        }
+      });
+    // Subscribed before the reply naming the token is sent (that reply is deferred to the end of this
+    // turn, and NATS keeps one connection's messages in order), so no pull can come first.
+    this.#pulls ??= this.#nc.subscribe(SUBJECTS.bodyPull(this.#executorId, "*"), {
+      callback: (err, msg) => {
+        if (!err) this.#onPull(msg);
+      },
+    });
+    this.#streams.set(token, new BodySender(body, respond, this.streamedBytes));
+    void body.closed.then(() => this.#streams.delete(token));
+    return token;
+  }
+
+  #onPull(msg: Msg): void {
+    let pull: BodyPull | null;
+    try {
+      pull = decodePull(msg);
+    } catch (err) {
+      this.#replyError(msg, codeOf(err), err instanceof Error ? err.message : String(err));
+      return;
+    }
+    if (pull === null) {
+      this.#replyError(msg, "ERR_BAD_REQUEST", "A pull without its hearth-pull header");
+      return;
+    }
+    const sender = this.#streams.get(pull.token);
+    if (pull.cancel) {
+      sender?.cancel();
+      return;
+    }
+    if (sender) sender.pull(msg, pull.seq);
+    // Ended already (the gateway pulls a few ahead), or never here: say so, so no pull waits.
+    else this.#replyError(msg, "ERR_BAD_REQUEST", "No such response body (it ended, or was cancelled)");
+  }
+
+  /** Response bodies streaming from this transport. */
+  get openStreams(): number {
+    return this.#streams.size;
   }
 
   /** A reply must fit in one NATS message with its headers. */

@@ -25,6 +25,7 @@ import { CodeCache } from "../isolate/code-cache.ts";
 import { CpuWatchdog } from "../isolate/cpu-watchdog.ts";
 import type { FunctionCode, InvokeOutcome, IsolateDeps } from "../isolate/function-isolate.ts";
 import type { ConsoleEntry, ShellDeps } from "../isolate/isolate-shell.ts";
+import type { BodyCutError, ResponseBody } from "../isolate/response-body.ts";
 import { StemCells } from "../isolate/stem-cells.ts";
 import { createEgressPolicy } from "../outbound/egress-policy.ts";
 import { OutboundFetch } from "../outbound/outbound-fetch.ts";
@@ -35,6 +36,7 @@ import type { FunctionHost, Invocation } from "./function-host.ts";
 import { FunctionPool } from "./function-pool.ts";
 import { LogPublisher, type LogRate } from "./log-publisher.ts";
 import { MemoryGuard } from "./memory-guard.ts";
+import { StackMapper } from "./stack-mapper.ts";
 
 export interface ExecutorOptions {
   readonly nc: NatsConnection;
@@ -106,6 +108,18 @@ interface LoadedFunction {
 
 /** Side pools kept per function at most (a canary and a smoke-tested version); the oldest goes first. */
 const MAX_SIDE_POOLS = 2;
+/**
+ * After a catastrophic isolate error, the process aborts this long later whatever happens: enough for
+ * the supervisor to start a replacement (1–3 s on a loaded 2-core machine) and stop this executor
+ * (its stop grace is 5 s), which normally ends it first.
+ */
+const CATASTROPHIC_ABORT_AFTER_MS = 15_000;
+/**
+ * Far over its memory bound, an executor stops taking requests and gives those in flight this long
+ * (a warm request takes milliseconds), then this long more for their replies to leave, then ends.
+ */
+const FAR_OVER_GRACE_MS = 1_000;
+const FAR_OVER_FLUSH_MS = 500;
 
 /**
  * Hosts function isolates in this process (the {@link FunctionHost}) and serves their invocations
@@ -128,6 +142,7 @@ export class Executor implements FunctionHost {
    */
   readonly #records = new Map<string, FunctionRecord>();
   readonly #bundles: BundleCache;
+  readonly #stacks: StackMapper;
   #refusedBundles = 0;
   readonly #stemCells: StemCells | null;
   readonly #transport: CoreTransport;
@@ -177,6 +192,7 @@ export class Executor implements FunctionHost {
     });
     this.#bundles = new BundleCache(options.bundles);
     this.#log = options.log ?? silentLogger();
+    this.#stacks = new StackMapper({ source: this.#bundles, log: this.#log });
     this.#maxBodyBytes = options.maxBodyBytes ?? LIMITS.defaultMaxBodyBytes;
     this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.#onUnload = options.onUnload ?? (() => {});
@@ -190,9 +206,16 @@ export class Executor implements FunctionHost {
       onCatastrophicError:
         options.onCatastrophicError ??
         ((message) => {
-          // V8 is in an unrecoverable state; process.exit() can hang here, abort() does not.
-          this.#log.fatal({ message }, "catastrophic isolate error, aborting executor");
-          process.abort();
+          // isolated-vm's README: log it, stop serving requests, finish outstanding work, then
+          // process.abort(). The lost isolate's callers are answered already (FunctionIsolate); a
+          // retirement moves this executor's functions to a fresh process and drains the requests in
+          // flight here, so a neighbour's requests finish instead of dying with the process. The
+          // abort ends it either way: at the exit that follows the stop, since an exit would wait for the
+          // parked thread for ever (seen: executors left hanging in exit), or after a backstop delay.
+          this.#log.fatal({ message }, "catastrophic isolate error, retiring executor");
+          this.#retire(`catastrophic isolate error: ${message}`);
+          process.once("exit", () => process.abort());
+          setTimeout(() => process.abort(), CATASTROPHIC_ABORT_AFTER_MS);
         }),
     };
     const stemCells = options.stemCells ?? DEFAULT_STEM_CELLS;
@@ -230,9 +253,16 @@ export class Executor implements FunctionHost {
       onOver: (rssMb, boundMb) =>
         this.#retire(`memory ${Math.round(rssMb)} MB is over the bound of ${Math.round(boundMb)} MB`),
       onFarOver: (rssMb, boundMb) => {
-        // Something keeps allocating where no limit reaches (an uninterruptible builtin): no time to move work.
+        // Something keeps allocating where no limit reaches (an uninterruptible builtin): no time to move
+        // work, but enough to stop taking requests (gateways retry them elsewhere) and let those in flight
+        // answer. Killed at once, a retiring executor whose replacement was still starting (5–7 s on a
+        // loaded 2-core machine) took its neighbours' requests with it (ERR_EXECUTOR_LOST).
         this.#log.fatal({ rssMb: Math.round(rssMb), boundMb: Math.round(boundMb) }, "memory far over bound, exiting");
-        process.kill(process.pid, "SIGKILL");
+        const kill = () => process.kill(process.pid, "SIGKILL");
+        setTimeout(kill, FAR_OVER_GRACE_MS + FAR_OVER_FLUSH_MS);
+        void this.close(FAR_OVER_GRACE_MS)
+          .then(() => this.#nc.flush())
+          .finally(kill);
       },
     });
   }
@@ -294,6 +324,15 @@ export class Executor implements FunctionHost {
   remove(name: string): Promise<void> {
     this.#records.delete(name);
     return this.unload(name, "removed");
+  }
+
+  /**
+   * Response bodies streaming from here, and the bytes of them this process holds (now, and at
+   * worst so far): a slow client's cost, bounded by the pulls a gateway keeps in flight.
+   */
+  get streams(): { open: number; bufferedBytes: number; peakBufferedBytes: number } {
+    const { buffered, peak } = this.#transport.streamedBytes;
+    return { open: this.#transport.openStreams, bufferedBytes: buffered, peakBufferedBytes: peak };
   }
 
   /** Bundles refused because they did not hash to their digest (someone swapped them in the store). */
@@ -420,6 +459,7 @@ export class Executor implements FunctionHost {
       cpuMs: record.cpuMs,
       concurrency: record.concurrency,
       maxBodyBytes: record.maxBodyBytes,
+      ...(record.sourceMapDigest ? { sourceMapDigest: record.sourceMapDigest } : {}),
     };
   }
 
@@ -484,24 +524,17 @@ export class Executor implements FunctionHost {
     try {
       // The sender names the version it expects: a canary's, or a newer one a stale pool catches up to.
       if (inv.version !== pool.fn.version) pool = await this.#poolFor(fn, loaded, inv.version);
-      const outcome = await pool.invoke(inv.id, inv.requestJson, inv.body, inv.observer);
+      const outcome = await pool.invoke(inv.id, inv.requestJson, inv.body, inv.observer, { stream: inv.stream });
       if (outcome.ok) {
+        // A streamed body's first part is one chunk; the isolate holds the rest to the streamed limit.
+        if (outcome.stream) return { ...outcome, stream: this.#watchedBody(outcome.stream, pool.fn, inv) };
         const limit = Math.min(this.#maxBodyBytes, pool.fn.maxBodyBytes);
         if (outcome.body.byteLength <= limit) return outcome;
         const message = `Response body is over the ${limit} byte limit`;
         this.#publishLog(pool.fn, inv.id, "error", `ERR_PAYLOAD_TOO_LARGE: ${message}`, "error");
         return { ok: false, code: "ERR_PAYLOAD_TOO_LARGE", message };
       }
-      const traceId = traceIdOfRequestJson(inv.requestJson);
-      const log = this.#log.child({ fn, version: pool.fn.version, invocationId: inv.id, traceId });
-      if (outcome.code === "ERR_FUNCTION_THREW") {
-        log.error({ err: { message: outcome.message, ...outcome.detail } }, "function threw");
-        this.#publishLog(pool.fn, inv.id, "error", outcome.detail?.stack ?? outcome.message, "error");
-      } else {
-        const count = this.#countLimit(fn, outcome.code);
-        log.warn({ code: outcome.code, reason: outcome.message, count }, "invocation failed");
-        this.#publishLog(pool.fn, inv.id, "error", `${outcome.code}: ${outcome.message}`, "error");
-      }
+      this.#logFailure(pool.fn, inv, outcome);
       return outcome;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -516,6 +549,45 @@ export class Executor implements FunctionHost {
       if (--this.#inFlight === 0) this.#idle?.resolve();
       this.#reporter.changed();
     }
+  }
+
+  /** Logs a failed invocation: a function's own error with its stack, a limit with its running count. */
+  #logFailure(code: FunctionCode, inv: Invocation, outcome: Extract<InvokeOutcome, { ok: false }>): void {
+    const traceId = traceIdOfRequestJson(inv.requestJson);
+    const log = this.#log.child({ fn: code.name, version: code.version, invocationId: inv.id, traceId });
+    if (outcome.code === "ERR_FUNCTION_THREW") {
+      log.error({ err: { message: outcome.message, ...outcome.detail } }, "function threw");
+      this.#publishThrown(code, inv.id, outcome.detail?.stack ?? outcome.message);
+    } else {
+      const count = this.#countLimit(code.name, outcome.code);
+      log.warn({ code: outcome.code, reason: outcome.message, count }, "invocation failed");
+      this.#publishLog(code, inv.id, "error", `${outcome.code}: ${outcome.message}`, "error");
+    }
+  }
+
+  /**
+   * A streamed body, counted in flight until it ends (close() waits for it), and logged like any
+   * failed invocation when it is cut.
+   */
+  #watchedBody(body: ResponseBody, code: FunctionCode, inv: Invocation): ResponseBody {
+    this.#inFlight++;
+    void body.closed.then(() => {
+      if (--this.#inFlight === 0) this.#idle?.resolve();
+      this.#reporter.changed();
+    });
+    return {
+      closed: body.closed,
+      cancel: () => body.cancel(),
+      read: async () => {
+        try {
+          return await body.read();
+        } catch (err) {
+          const cut = err as BodyCutError;
+          this.#logFailure(code, inv, { ok: false, code: cut.code, message: cut.message, detail: cut.detail });
+          throw err;
+        }
+      },
+    };
   }
 
   /**
@@ -596,6 +668,14 @@ export class Executor implements FunctionHost {
     }
   }
 
+  /**
+   * The error line of a throw, its stack mapped to the function's sources. Published once mapped,
+   * without holding the reply: the first throw of a version reads its map from the store.
+   */
+  #publishThrown(code: FunctionCode, invocationId: string, stack: string): void {
+    void this.#stacks.map(code, stack).then((mapped) => this.#publishLog(code, invocationId, "error", mapped, "error"));
+  }
+
   /** One entry for `hearth logs`, attributed to the version that wrote it (a canary's lines are its own). */
   #publishLog(
     code: FunctionCode,
@@ -636,6 +716,7 @@ export class Executor implements FunctionHost {
     // Past the grace the process is going (SIGKILL at 5 s): free isolates now, failing what still runs.
     const pools = [...this.#loaded.values()].map((l) => l.pool);
     for (const name of [...this.#loaded.keys()]) void this.unload(name, "shutdown");
+    this.#transport.stopStreams();
     for (const pool of pools) pool.dispose();
     this.#stemCells?.dispose();
   }

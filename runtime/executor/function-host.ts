@@ -10,6 +10,8 @@ export interface Invocation {
   readonly body: Uint8Array | null;
   /** Told when this invocation had to wait for an isolate to be created (faas_coldstarts_total). */
   readonly observer?: InvocationObserver;
+  /** The transport can send a body on as it is produced: a streamed body comes as the outcome's `stream`. */
+  readonly stream?: boolean;
 }
 
 /** What a pool tells about one invocation as it runs it. */

@@ -1,6 +1,7 @@
 import {
   type FunctionCode,
   FunctionIsolate,
+  type InvokeOptions,
   type InvokeOutcome,
   type IsolateDeps,
 } from "../isolate/function-isolate.ts";
@@ -107,6 +108,7 @@ export class FunctionPool {
     requestJson: string,
     body: Uint8Array | null,
     observer?: InvocationObserver,
+    options?: InvokeOptions,
   ): Promise<InvokeOutcome> {
     if (this.#disposed) {
       return {
@@ -132,9 +134,16 @@ export class FunctionPool {
           return { ok: false, code: "ERR_FUNCTION_INVALID", message: err instanceof Error ? err.message : String(err) };
         }
       }
-      const outcome = await isolate.invoke(id, requestJson, body);
+      const outcome = await isolate.invoke(id, requestJson, body, options);
       this.#lastUsedMs = this.#now();
       this.#afterInvoke(isolate);
+      if (outcome.ok && outcome.stream) {
+        // Still in flight until its body ends: close() waits for it.
+        this.#inFlight++;
+        void outcome.stream.closed.then(() => {
+          if (--this.#inFlight === 0) this.#drained?.resolve();
+        });
+      }
       return outcome;
     } finally {
       if (--this.#inFlight === 0) this.#drained?.resolve();

@@ -4,7 +4,10 @@
  * warm functions, 178 MB (docs/security.md).
  */
 export const EXECUTOR_MEMORY_MARGIN_MB = 256;
-/** Past the bound by this much, the process is ended at once: V8 is allocating where nothing can stop it. */
+/**
+ * Past the bound by this much, the process ends within 1.5 s: V8 is allocating where nothing can stop
+ * it. It stops taking requests first and lets those in flight answer (executor.ts, onFarOver).
+ */
 export const HARD_OVERSHOOT_MB = 512;
 const CHECK_EVERY_MS = 100;
 
@@ -13,7 +16,7 @@ export interface MemoryGuardOptions {
   readonly hostedLimitMb: () => number;
   /** Over the bound (hosted limits + margin): retire the process, moving its work elsewhere first. */
   readonly onOver: (rssMb: number, boundMb: number) => void;
-  /** Far over it: there is no time to move anything. */
+  /** Far over it: there is no time to move anything (only to let the requests in flight answer). */
   readonly onFarOver: (rssMb: number, boundMb: number) => void;
   readonly rssMb?: () => number;
   readonly marginMb?: number;

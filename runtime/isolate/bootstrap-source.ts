@@ -1,8 +1,10 @@
-import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import ivm from "isolated-vm";
+import { modulePath } from "../../protocol/index.ts";
 
-const ENTRY = fileURLToPath(new URL("./bootstrap/index.ts", import.meta.url));
+const ENTRY = modulePath("./bootstrap/index.ts", import.meta.url);
+/** Node's `util`, which object-inspect (console formatting) asks for, does not exist in an isolate. */
+const NO_UTIL = modulePath("./bootstrap/no-util.ts", import.meta.url);
 const FILENAME = "hearth:bootstrap.js";
 
 /** The in-isolate runtime, as source and (when V8 could make one) as a snapshot of it evaluated. */
@@ -27,6 +29,7 @@ export function loadBootstrapSource(): Promise<string> {
     format: "iife",
     platform: "neutral",
     mainFields: ["module", "main"],
+    alias: { util: NO_UTIL },
     target: "es2024",
     minify: true,
     legalComments: "none",

@@ -1,8 +1,21 @@
 import type ivm from "isolated-vm";
-import { OutboundError, type OutboundFetch, type OutboundRequest } from "../outbound/outbound-fetch.ts";
+import {
+  type OpenedResponse,
+  OutboundError,
+  type OutboundFetch,
+  type OutboundRequest,
+} from "../outbound/outbound-fetch.ts";
 
 /** Outbound requests in flight per isolate at once (Workers allows 6 open connections per request). */
 const MAX_IN_FLIGHT = 100;
+/**
+ * A body that says it is at most this long comes with the response, whole (one call into the
+ * isolate); any other streams in, a chunk per read the function makes.
+ */
+const WHOLE_BODY_BYTES = 64 * 1024;
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+type BodyIterator = AsyncIterator<Buffer>;
 
 /**
  * The host side of one isolate's fetch(): requests arrive as copies through a fire-and-forget
@@ -14,6 +27,10 @@ export class FetchHost {
   readonly #outbound: OutboundFetch;
   #timeoutMs: number;
   readonly #inFlight = new Map<number, AbortController>();
+  /** Bodies streaming in, by fetch id: read a chunk per `read` call; aborting the controller destroys them. */
+  readonly #bodies = new Map<number, { chunks: BodyIterator; abort: AbortController }>();
+  /** Reads under way: like requests in flight, they will call into the isolate. */
+  readonly #reading = new Set<number>();
   #done: ivm.Reference | null = null;
   #disposed = false;
   readonly #onCall: (call: Promise<unknown>) => void;
@@ -25,9 +42,9 @@ export class FetchHost {
     this.#onCall = onCall;
   }
 
-  /** Outbound requests in flight. */
+  /** Outbound requests or body reads in flight. */
   get pending(): boolean {
-    return this.#inFlight.size > 0;
+    return this.#inFlight.size > 0 || this.#reading.size > 0;
   }
 
   bind(done: ivm.Reference): void {
@@ -52,18 +69,68 @@ export class FetchHost {
     }
     const abort = new AbortController();
     this.#inFlight.set(id, abort);
-    this.#outbound.fetch(request, abort.signal, this.#timeoutMs).then(
-      (response) => this.#reply(id, { response }),
+    this.#outbound.open(request, abort.signal, this.#timeoutMs).then(
+      (response) => this.#answer(id, response, abort),
       (err: unknown) => this.#reply(id, { error: describe(err) }),
+    );
+  };
+
+  /** A small body (by its content-length) comes whole; any other is left to stream in. */
+  async #answer(id: number, response: OpenedResponse, abort: AbortController): Promise<void> {
+    const { body, ...head } = response;
+    const length = Number(response.headers.find(([name]) => name === "content-length")?.[1] ?? Number.NaN);
+    if (NULL_BODY_STATUSES.has(response.status) || length <= WHOLE_BODY_BYTES) {
+      try {
+        this.#reply(id, { response: { ...head, body: await this.#outbound.readBody(body) } });
+      } catch (err) {
+        this.#reply(id, { error: describe(err) });
+      }
+      return;
+    }
+    if (this.#disposed) {
+      body.destroy();
+      return;
+    }
+    this.#bodies.set(id, { chunks: body[Symbol.asyncIterator](), abort });
+    // A body the function never reads is closed by undici (its bodyTimeout) or an abort: forget it then.
+    body.once("close", () => {
+      if (!body.readableEnded && !this.#reading.has(id)) this.#bodies.delete(id);
+    });
+    this.#reply(id, { response: { ...head, body: null, stream: true } });
+  }
+
+  /** Reads the next chunk of body `id` and hands it to the isolate (`{ chunk }`, `{ end }` or `{ error }`). */
+  readonly read = (id: number): void => {
+    const body = this.#bodies.get(id);
+    if (this.#disposed || this.#reading.has(id)) return;
+    if (body === undefined) {
+      this.#reply(id, { error: "the response body was closed (timed out or aborted)" });
+      return;
+    }
+    this.#reading.add(id);
+    body.chunks.next().then(
+      ({ done, value }) => {
+        if (done) this.#bodies.delete(id);
+        const chunk = done ? null : value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+        this.#reply(id, chunk ? { chunk } : { end: true });
+      },
+      (err: unknown) => {
+        this.#bodies.delete(id);
+        this.#reply(id, { error: describe(err) });
+      },
     );
   };
 
   readonly abort = (id: number): void => {
     this.#inFlight.get(id)?.abort();
+    const body = this.#bodies.get(id);
+    this.#bodies.delete(id);
+    body?.abort.abort();
   };
 
   #reply(id: number, result: object): void {
     this.#inFlight.delete(id);
+    this.#reading.delete(id);
     if (this.#disposed) return;
     if (!this.#done) return;
     // The continuation that awaited this fetch runs inside this call: bounded like any other.
@@ -75,7 +142,10 @@ export class FetchHost {
   dispose(): void {
     this.#disposed = true;
     for (const abort of this.#inFlight.values()) abort.abort();
+    for (const body of this.#bodies.values()) body.abort.abort();
     this.#inFlight.clear();
+    this.#bodies.clear();
+    this.#reading.clear();
   }
 }
 

@@ -70,7 +70,7 @@ describe("function isolate: the request a function sees", () => {
     };`);
     await isolate.invoke("inv-42", requestJson(), null);
     await expect.poll(() => lines.length).toBe(2);
-    expect(lines[0]).toEqual({ level: "log", message: 'hello {"a":1}', invocationId: "inv-42" });
+    expect(lines[0]).toEqual({ level: "log", message: "hello { a: 1 }", invocationId: "inv-42" });
     expect(lines[1]?.level).toBe("error");
     expect(lines[1]?.message).toContain("Error: boom");
   });

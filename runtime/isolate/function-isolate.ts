@@ -2,6 +2,7 @@ import ivm from "isolated-vm";
 import { type ErrorCode, type HeaderPairs, HearthError, type ResponseHead } from "../../protocol/index.ts";
 import type { CpuWatchdog, Watch } from "./cpu-watchdog.ts";
 import { type ConsoleSink, IsolateShell, type ShellDeps } from "./isolate-shell.ts";
+import { type BodyCutError, IsolateResponseBody, type ResponseBody, streamedBodyLimit } from "./response-body.ts";
 import type { StemCells } from "./stem-cells.ts";
 
 /** Everything an isolate needs to run one deployed function. */
@@ -23,6 +24,8 @@ export interface FunctionCode {
   readonly concurrency: number;
   /** The function's own body limit (the executor's applies too). */
   readonly maxBodyBytes: number;
+  /** The version's source map in the bundles store, read only when a stack is mapped. */
+  readonly sourceMapDigest?: string;
 }
 
 export type { ConsoleSink };
@@ -60,7 +63,14 @@ export interface IsolateEvents {
 export const POST_RESPONSE_MS = 30_000;
 
 export type InvokeOutcome =
-  | { readonly ok: true; readonly head: ResponseHead; readonly body: Uint8Array }
+  | {
+      readonly ok: true;
+      readonly head: ResponseHead;
+      /** The whole body; with `stream`, only its first part. */
+      readonly body: Uint8Array;
+      /** The rest of a body still being produced (only when the caller asked: see InvokeOptions). */
+      readonly stream?: ResponseBody;
+    }
   | {
       readonly ok: false;
       readonly code: ErrorCode;
@@ -69,12 +79,26 @@ export type InvokeOutcome =
       readonly detail?: { readonly name?: string; readonly stack?: string };
     };
 
+/** How a caller takes the response. */
+export interface InvokeOptions {
+  /**
+   * The caller can send a body on while it is produced (the gateway's HTTP path): a body that streams
+   * comes as `stream`. Otherwise it is read here whole, under the whole-body limit.
+   */
+  readonly stream?: boolean;
+}
+
 type DispatchResult =
-  | { status: unknown; headers: unknown; body: ArrayBuffer | null }
+  | { status: unknown; headers: unknown; body: ArrayBuffer | null; stream?: unknown }
   | { error: { code: string; message: string; name?: string; stack?: string } };
 
 /** User code gets this long to run its top level and bind its handler. */
-const STARTUP_TIMEOUT_MS = 1_000;
+export const STARTUP_TIMEOUT_MS = 1_000;
+
+/** The file name a function's script is compiled under: what its stack frames name (`hello.js:25:11`). */
+export function scriptNameOf(fn: string): string {
+  return `${fn}.js`;
+}
 const EMPTY = new Uint8Array(0);
 /** Node's HTTP parser accepts 16 KiB of request headers; responses get more room, but bounded. */
 const MAX_RESPONSE_HEADERS = 256;
@@ -95,6 +119,9 @@ export class FunctionIsolate {
   readonly #watchdog: CpuWatchdog;
   readonly #events: IsolateEvents;
   readonly #postResponseMs: number;
+  /** The whole-body limit, and the streamed one (response-body.ts). */
+  readonly #maxBodyBytes: number;
+  readonly #maxStreamedBodyBytes: number;
   #inFlight = 0;
   #invocations = 0;
   /** A watch is open on work an invocation left after its response (at most one per isolate). */
@@ -111,6 +138,7 @@ export class FunctionIsolate {
     this.#watchdog = deps.watchdog;
     this.#events = deps.events ?? {};
     this.#postResponseMs = deps.postResponseMs ?? POST_RESPONSE_MS;
+    [this.#maxBodyBytes, this.#maxStreamedBodyBytes] = bodyLimits(fn, deps);
   }
 
   /**
@@ -119,15 +147,24 @@ export class FunctionIsolate {
    */
   static async create(fn: FunctionCode, deps: IsolateDeps): Promise<FunctionIsolate> {
     let shell: IsolateShell | null = null;
+    let built: FunctionIsolate | null = null;
     try {
       shell = deps.stemCells?.take(fn.memoryMb) ?? (await IsolateShell.create(fn.memoryMb, deps));
-      shell.adopt({ timeoutMs: fn.timeoutMs, onConsole: deps.onConsole });
-      const user = await deps.cache.compile(shell.isolate, fn.code, fn.digest, `${fn.name}.js`);
+      shell.adopt({
+        fn: fn.name,
+        timeoutMs: fn.timeoutMs,
+        onConsole: deps.onConsole,
+        // Lost during the top level: the executor's own handling of the catastrophe ends that start.
+        onLost: () => {
+          if (built) built.#lose();
+        },
+      });
+      const user = await deps.cache.compile(shell.isolate, fn.code, fn.digest, scriptNameOf(fn.name));
       await user.run(shell.context, { timeout: STARTUP_TIMEOUT_MS });
       user.release();
       const dispatch: ivm.Reference = await shell.init.apply(
         undefined,
-        [JSON.stringify(fn.env), Math.min(fn.maxBodyBytes, deps.maxBodyBytes)],
+        [JSON.stringify(fn.env), ...bodyLimits(fn, deps)],
         {
           result: { reference: true },
           timeout: STARTUP_TIMEOUT_MS,
@@ -135,6 +172,7 @@ export class FunctionIsolate {
       );
       shell.init.release();
       const isolate = new FunctionIsolate(fn, shell, dispatch, deps);
+      built = isolate;
       // Timers or fetches started by the top level run under the same post-response rules.
       if (shell.hasPendingWork) isolate.#linger(isolate.#watch());
       return isolate;
@@ -175,8 +213,16 @@ export class FunctionIsolate {
     return this.#disposeReason !== null || this.#isolate.isDisposed;
   }
 
-  /** Runs one request. Never throws: every failure is an outcome with a code. */
-  async invoke(id: string, requestJson: string, body: Uint8Array | null): Promise<InvokeOutcome> {
+  /**
+   * Runs one request. Never throws: every failure is an outcome with a code. A streamed body keeps
+   * the invocation open (in flight, CPU-watched, under its timeout) until it ends.
+   */
+  async invoke(
+    id: string,
+    requestJson: string,
+    body: Uint8Array | null,
+    options: InvokeOptions = {},
+  ): Promise<InvokeOutcome> {
     if (this.disposed) return { ok: false, code: "ERR_INTERNAL", message: "isolate already disposed" };
     this.#inFlight++;
     this.#invocations++;
@@ -191,6 +237,19 @@ export class FunctionIsolate {
     const deadline = new Promise<"deadline">((resolve) => {
       timer = setTimeout(resolve, this.fn.timeoutMs, "deadline");
     });
+    const finish = () => {
+      this.#waiters.delete(disposal.resolve);
+      clearTimeout(timer);
+      this.#inFlight--;
+      // The last invocation out watches what is left behind; while others are in flight, their
+      // watches charge the isolate's work, and one lingering watch per isolate is enough.
+      if (!this.disposed && this.#inFlight === 0 && !this.#lingering && this.#shell.hasPendingWork) {
+        this.#linger(watch);
+      } else {
+        watch.end();
+      }
+    };
+    let streaming = false;
     try {
       const bodyArg = body && body.byteLength > 0 ? new ivm.ExternalCopy(body).copyInto({ release: true }) : null;
       const call = this.#dispatch.apply(undefined, [id, requestJson, bodyArg], {
@@ -206,21 +265,40 @@ export class FunctionIsolate {
         if (result === "deadline") this.dispose("ERR_FUNCTION_TIMEOUT");
         return this.#failure(null);
       }
-      return readResult(result);
+      const outcome = readResult(result);
+      const streamId = "stream" in result ? result.stream : undefined;
+      if (!outcome.ok || typeof streamId !== "number") return outcome;
+      const stream = this.#responseBody(streamId, disposed, finish);
+      streaming = true;
+      // The timeout covers the whole body: past it, the isolate goes, as for any invocation.
+      void deadline.then(() => this.dispose("ERR_FUNCTION_TIMEOUT"));
+      return options.stream ? { ...outcome, stream } : await readWhole(outcome, stream, this.#maxBodyBytes);
     } catch (err) {
       return this.#failure(err);
     } finally {
-      this.#waiters.delete(disposal.resolve);
-      clearTimeout(timer);
-      this.#inFlight--;
-      // The last invocation out watches what is left behind; while others are in flight, their
-      // watches charge the isolate's work, and one lingering watch per isolate is enough.
-      if (!this.disposed && this.#inFlight === 0 && !this.#lingering && this.#shell.hasPendingWork) {
-        this.#linger(watch);
-      } else {
-        watch.end();
-      }
+      if (!streaming) finish();
     }
+  }
+
+  /** The rest of body `streamId`, pulled from the isolate; `onClose` ends the invocation. */
+  #responseBody(streamId: number, disposed: Promise<"disposed">, onClose: () => void): ResponseBody {
+    return new IsolateResponseBody({
+      pull: (cancel) => {
+        if (this.disposed) return Promise.reject(new Error("isolate disposed"));
+        const call = this.#shell.bodyPull.apply(undefined, [streamId, cancel], {
+          result: { promise: true, copy: true },
+          timeout: this.fn.timeoutMs,
+        });
+        this.#shell.trackPull(call);
+        return call;
+      },
+      stopped: disposed.then(() => {
+        const failure = this.#failure(null);
+        return failure.ok ? { code: "ERR_INTERNAL" as const, message: "disposed" } : failure;
+      }),
+      limitBytes: this.#maxStreamedBodyBytes,
+      onClose,
+    });
   }
 
   /** Watches one invocation's CPU: over budget, the isolate is disposed (its callers get the error). */
@@ -270,6 +348,25 @@ export class FunctionIsolate {
     void this.#shell.stuck().then((stuck) => {
       if (stuck) this.#events.stuck?.(this.fn.name);
     });
+    this.#answerWaiters();
+  }
+
+  /**
+   * V8 lost the isolate (isolated-vm's `onCatastrophicError`, a fatal out-of-memory): its callers are
+   * answered now, since the call will never return, and the isolate is abandoned rather than disposed
+   * (see IsolateShell.abandon). The executor then retires (executor.ts). Alone in the isolate, the
+   * caller ran out of memory: ERR_FUNCTION_MEMORY. With others, any of them may have, so each gets
+   * ERR_EXECUTOR_LOST, as when a whole executor dies: the async runner charges such a loss to nobody
+   * and reruns each suspect alone, so only the culprit ends in the dead-letter queue.
+   */
+  #lose(): void {
+    if (this.#disposeReason !== null) return;
+    this.#disposeReason = this.#inFlight > 1 ? "ERR_EXECUTOR_LOST" : "ERR_FUNCTION_MEMORY";
+    this.#shell.abandon();
+    this.#answerWaiters();
+  }
+
+  #answerWaiters(): void {
     for (const resolve of this.#waiters) resolve("disposed");
     this.#waiters.clear();
   }
@@ -302,6 +399,12 @@ export class FunctionIsolate {
           code: "ERR_FUNCTION_MEMORY",
           message: `Function exceeded its ${this.fn.memoryMb} MB memory limit`,
         };
+      case "ERR_EXECUTOR_LOST":
+        return {
+          ok: false,
+          code: "ERR_EXECUTOR_LOST",
+          message: `The isolate running ${this.fn.name} ran out of memory beyond recovery, with other invocations in it`,
+        };
       default:
         return {
           ok: false,
@@ -310,6 +413,40 @@ export class FunctionIsolate {
         };
     }
   }
+}
+
+/** A streamed body read to its end for a caller that cannot stream, under the whole-body limit. */
+async function readWhole(
+  outcome: Extract<InvokeOutcome, { ok: true }>,
+  stream: ResponseBody,
+  limitBytes: number,
+): Promise<InvokeOutcome> {
+  const parts = [outcome.body];
+  let size = outcome.body.byteLength;
+  try {
+    for (let chunk = await stream.read(); chunk !== null; chunk = await stream.read()) {
+      size += chunk.byteLength;
+      if (size > limitBytes) {
+        stream.cancel();
+        return {
+          ok: false,
+          code: "ERR_PAYLOAD_TOO_LARGE",
+          message: `Response body is over the ${limitBytes} byte limit`,
+        };
+      }
+      parts.push(chunk);
+    }
+  } catch (err) {
+    const cut = err as BodyCutError;
+    return { ok: false, code: cut.code, message: cut.message, ...(cut.detail ? { detail: cut.detail } : {}) };
+  }
+  return { ok: true, head: outcome.head, body: Buffer.concat(parts, size) };
+}
+
+/** The whole-body limit (the function's, within the executor's) and the streamed one. */
+function bodyLimits(fn: FunctionCode, deps: IsolateDeps): [number, number] {
+  const whole = Math.min(fn.maxBodyBytes, deps.maxBodyBytes);
+  return [whole, streamedBodyLimit(whole)];
 }
 
 function messageOf(err: unknown): string {

@@ -3,6 +3,7 @@ import ivm from "isolated-vm";
 import type { OutboundFetch } from "../outbound/outbound-fetch.ts";
 import type { Bootstrap } from "./bootstrap-source.ts";
 import type { CodeCache } from "./code-cache.ts";
+import { CryptoHost } from "./crypto-host.ts";
 import { FetchHost } from "./fetch-host.ts";
 import { TimerHost } from "./timer-host.ts";
 
@@ -16,6 +17,12 @@ export interface ConsoleEntry {
 /** Receives the function's console lines, a batch at a time (bootstrap/console.ts caps them). */
 export type ConsoleSink = (lines: readonly ConsoleEntry[]) => void;
 
+/** Who holds a shell: named in a catastrophic error, and told of it first. */
+interface Owner {
+  fn: string;
+  onLost: () => void;
+}
+
 export interface ShellDeps {
   readonly bootstrap: Bootstrap;
   readonly cache: CodeCache;
@@ -24,7 +31,7 @@ export interface ShellDeps {
   readonly onCatastrophicError: (message: string) => void;
 }
 
-/** Random bytes per host call; the bootstrap draws crypto randomness from them (bootstrap/crypto.ts). */
+/** Random bytes per host call; the bootstrap draws crypto randomness from them (bootstrap/crypto/random.ts). */
 const MAX_ENTROPY_BYTES = 65_536;
 /** Until a function adopts the shell, its timers and fetches get this long. */
 const UNADOPTED_TIMEOUT_MS = 1_000;
@@ -76,8 +83,8 @@ class HostLedger {
   }
 
   /** Counts a call into the isolate, and keeps it until it settles. */
-  track(call: Promise<unknown>, background: boolean): void {
-    this.hostNs += HOST_CHARGE_NS.call;
+  track(call: Promise<unknown>, background: boolean, charged = true): void {
+    if (charged) this.hostNs += HOST_CHARGE_NS.call;
     this.calls.add(call);
     if (background) this.background.add(call);
     const settled = () => {
@@ -98,11 +105,16 @@ export class IsolateShell {
   readonly memoryMb: number;
   readonly timers: TimerHost;
   readonly fetches: FetchHost;
-  /** The bootstrap's `__hearth_init(envJson, maxBodyBytes)`, which binds the function's module. */
+  /** The bootstrap's `__hearth_init(envJson, maxBodyBytes, maxStreamedBodyBytes)`, which binds the function's module. */
   readonly init: ivm.Reference;
+  /** The bootstrap's `__hearth_body_pull(id, cancel)`: the next chunk of a streamed response body. */
+  readonly bodyPull: ivm.Reference;
   /** Where console lines go; the log Callback is created before the function is known. */
   readonly #console: { sink: ConsoleSink };
+  /** The function that adopted the shell, named and told if V8 loses the isolate. */
+  readonly #owner: Owner;
   readonly #ledger: HostLedger;
+  readonly #crypto: CryptoHost;
 
   private constructor(fields: {
     isolate: ivm.Isolate;
@@ -111,8 +123,11 @@ export class IsolateShell {
     timers: TimerHost;
     fetches: FetchHost;
     init: ivm.Reference;
+    bodyPull: ivm.Reference;
     console: { sink: ConsoleSink };
+    owner: Owner;
     ledger: HostLedger;
+    crypto: CryptoHost;
   }) {
     this.isolate = fields.isolate;
     this.context = fields.context;
@@ -120,8 +135,11 @@ export class IsolateShell {
     this.timers = fields.timers;
     this.fetches = fields.fetches;
     this.init = fields.init;
+    this.bodyPull = fields.bodyPull;
     this.#console = fields.console;
+    this.#owner = fields.owner;
     this.#ledger = fields.ledger;
+    this.#crypto = fields.crypto;
   }
 
   /** Host CPU spent at this isolate's request so far (ns): read by the CPU watchdog. */
@@ -135,12 +153,22 @@ export class IsolateShell {
   }
 
   /**
+   * Counts a pull of a streamed response body: watched for getting stuck, but not charged as host
+   * work. The consumer drives pulls, not the function, and the function's own work in them is on
+   * its CPU clock; a whole body's copy out is not charged either (20 MiB is 320 pulls: charged as
+   * calls, they alone would take 32 ms of a 50 ms budget).
+   */
+  trackPull(call: Promise<unknown>): void {
+    this.#ledger.track(call, false, false);
+  }
+
+  /**
    * Timers or fetches are pending, or a wake-up or fetch completion is running in the isolate (a
    * wake-up re-arms from inside its call): the isolate will run again without a new invocation.
    * Invocations in flight do not count; they are watched on their own.
    */
   get hasPendingWork(): boolean {
-    return this.timers.pending || this.fetches.pending || this.#ledger.background.size > 0;
+    return this.timers.pending || this.fetches.pending || this.#crypto.pending || this.#ledger.background.size > 0;
   }
 
   /**
@@ -162,15 +190,27 @@ export class IsolateShell {
 
   static async create(memoryMb: number, deps: ShellDeps): Promise<IsolateShell> {
     const { bootstrap } = deps;
+    const owner: Owner = { fn: "no function yet (a stem cell)", onLost: () => {} };
     const isolate = new ivm.Isolate({
       memoryLimit: memoryMb,
-      onCatastrophicError: deps.onCatastrophicError,
+      // The function hears first (its callers are answered now: the isolate's thread never returns),
+      // then the executor, with the function named: the log line is the trace of which one it was.
+      onCatastrophicError: (message: string) => {
+        owner.onLost();
+        deps.onCatastrophicError(`${message} in an isolate of ${owner.fn} (memory limit ${memoryMb} MB)`);
+      },
       ...(bootstrap.snapshot ? { snapshot: bootstrap.snapshot } : {}),
     });
     const ledger = new HostLedger();
     const track = (call: Promise<unknown>) => ledger.track(call, true);
     const timers = new TimerHost({ callbackTimeoutMs: UNADOPTED_TIMEOUT_MS, onFire: track });
     const fetches = new FetchHost(deps.outbound, UNADOPTED_TIMEOUT_MS, track);
+    // Native crypto runs off the isolate's clock: its time is charged as host work (crypto-host.ts).
+    const crypto = new CryptoHost({
+      timeoutMs: UNADOPTED_TIMEOUT_MS,
+      onCall: track,
+      charge: (ns) => ledger.charge(ns),
+    });
     const console = { sink: (() => {}) as ConsoleSink };
     const log = (batch: unknown) => {
       const entries = consoleEntries(batch);
@@ -196,20 +236,28 @@ export class IsolateShell {
         jail.set("__hearth_entropy", new ivm.Callback(drawEntropy)),
         jail.set("__hearth_fetch_start", new ivm.Callback(startFetch, { ignored: true })),
         jail.set("__hearth_fetch_abort", new ivm.Callback(fetches.abort, { ignored: true })),
+        jail.set("__hearth_fetch_read", new ivm.Callback(fetches.read, { ignored: true })),
+        jail.set("__hearth_crypto_start", new ivm.Callback(crypto.start, { ignored: true })),
       ]);
       if (!bootstrap.snapshot) {
         const script = await deps.cache.compile(isolate, bootstrap.source, "bootstrap", bootstrap.filename);
         await script.run(context);
       }
       await context.eval(`__hearth_connect(${Number(memoryMb)}); delete globalThis.__hearth_connect;`);
-      const [init, fire, fetched] = (await Promise.all([
-        jail.get("__hearth_init", { reference: true }),
-        jail.get("__hearth_timer_fire", { reference: true }),
-        jail.get("__hearth_fetch_done", { reference: true }),
-      ])) as ivm.Reference[];
+      const entries = [
+        "__hearth_init",
+        "__hearth_timer_fire",
+        "__hearth_fetch_done",
+        "__hearth_body_pull",
+        "__hearth_crypto_done",
+      ];
+      const [init, fire, fetched, bodyPull, cryptoDone] = (await Promise.all(
+        entries.map((name) => jail.get(name, { reference: true })),
+      )) as ivm.Reference[];
       timers.bind(fire as ivm.Reference);
       fetches.bind(fetched as ivm.Reference);
-      await Promise.all(["__hearth_init", "__hearth_timer_fire", "__hearth_fetch_done"].map((n) => jail.delete(n)));
+      crypto.bind(cryptoDone as ivm.Reference);
+      await Promise.all(entries.map((n) => jail.delete(n)));
       return new IsolateShell({
         isolate,
         context,
@@ -217,29 +265,46 @@ export class IsolateShell {
         timers,
         fetches,
         init: init as ivm.Reference,
+        bodyPull: bodyPull as ivm.Reference,
         console,
+        owner,
         ledger,
+        crypto,
       });
     } catch (err) {
       timers.dispose();
       fetches.dispose();
+      crypto.dispose();
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
     }
   }
 
-  /** Gives the shell to a function: its timeouts, and where its console lines go. */
-  adopt(options: { timeoutMs: number; onConsole: ConsoleSink }): void {
+  /** Gives the shell to a function: its name, its timeouts, where its console lines go, and who hears if V8 loses it. */
+  adopt(options: { fn: string; timeoutMs: number; onConsole: ConsoleSink; onLost: () => void }): void {
+    this.#owner.fn = options.fn;
+    this.#owner.onLost = options.onLost;
     // A wall-clock backstop only: the CPU watchdog charges callbacks (and what they continue) to the
     // invocations open on the isolate, and ends them by CPU time, not by time spent waiting for a core.
     this.timers.setCallbackTimeout(options.timeoutMs);
     this.fetches.setTimeout(options.timeoutMs);
+    this.#crypto.setTimeout(options.timeoutMs);
     this.#console.sink = options.onConsole;
   }
 
-  dispose(): void {
+  /**
+   * After V8 lost the isolate (a catastrophic error): stops the host's side of it, but leaves the
+   * isolate itself alone. Its thread is parked inside V8 for good (isolated-vm's OOM handler), and
+   * disposing it would wait on that thread; its memory goes when the process ends.
+   */
+  abandon(): void {
     this.timers.dispose();
     this.fetches.dispose();
+    this.#crypto.dispose();
+  }
+
+  dispose(): void {
+    this.abandon();
     if (!this.isolate.isDisposed) this.isolate.dispose();
   }
 }

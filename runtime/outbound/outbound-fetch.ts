@@ -21,6 +21,12 @@ export interface OutboundResponse {
   readonly body: ArrayBuffer;
 }
 
+/** A response whose body is still to be read, as it arrives (`open`). */
+export interface OpenedResponse extends Omit<OutboundResponse, "body"> {
+  /** undici's body: a Readable that holds at most its highWaterMark and pauses the socket past it. */
+  readonly body: Dispatcher.ResponseData["body"];
+}
+
 /** A refused or failed fetch; the isolate turns it into a TypeError, as browsers do. */
 export class OutboundError extends Error {
   override name = "OutboundError";
@@ -63,7 +69,14 @@ export class OutboundFetch {
     });
   };
 
+  /** The whole response, its body read under the body limit. */
   async fetch(req: OutboundRequest, signal: AbortSignal, timeoutMs: number): Promise<OutboundResponse> {
+    const res = await this.open(req, signal, timeoutMs);
+    return { ...res, body: await this.readBody(res.body) };
+  }
+
+  /** The response once its head arrived (redirects followed); its body is left to the caller to read or destroy. */
+  async open(req: OutboundRequest, signal: AbortSignal, timeoutMs: number): Promise<OpenedResponse> {
     let url = new URL(req.url);
     let method = req.method;
     let body = req.body;
@@ -102,7 +115,7 @@ export class OutboundFetch {
         headers: pairsOf(res.headers),
         url: url.href,
         redirected: hops > 0,
-        body: await this.#readBody(res.body),
+        body: res.body,
       };
     }
   }
@@ -117,7 +130,8 @@ export class OutboundFetch {
     }
   }
 
-  async #readBody(body: Dispatcher.ResponseData["body"]): Promise<ArrayBuffer> {
+  /** Reads a body whole; past the body limit it is destroyed and the read fails. */
+  async readBody(body: Dispatcher.ResponseData["body"]): Promise<ArrayBuffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of body) {

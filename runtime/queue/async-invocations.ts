@@ -152,9 +152,13 @@ export class AsyncInvocationRunner {
       if (round >= 4) throw new Error(`the status of ${id} keeps changing`);
     }
     const base = prior ?? fresh;
-    // A message whose last run died with its executor may have been what killed it: it runs alone
-    // here, so that if it kills the executor again, it alone is charged (and its neighbours are not).
-    const suspect = prior?.state === "running" || prior?.error?.code === "ERR_EXECUTOR_LOST";
+    // A message whose last run died with its executor (or its isolate) may have been what killed it,
+    // and one that last ran out of memory may again: it runs alone here, so that if it takes the
+    // isolate or the executor down again, it alone is charged (and its neighbours are not).
+    const suspect =
+      prior?.state === "running" ||
+      prior?.error?.code === "ERR_EXECUTOR_LOST" ||
+      prior?.error?.code === "ERR_FUNCTION_MEMORY";
     const gate = this.#gateOf(record.name);
     const release = await (suspect ? gate.exclusive() : gate.shared());
     let reply: InvocationReply;

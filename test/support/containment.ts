@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Gateway } from "../../gateway/index.ts";
 import { SUBJECTS, type WorkerHeartbeat } from "../../protocol/index.ts";
-import { get, type InProcessCluster, outcomeOf } from "./in-process.ts";
+import { get, type InProcessCluster, outcomeOf, settledOutcomeOf } from "./in-process.ts";
 
 /**
  * The containment suite's runner, shared by `npm test` (short runs) and `npm run containment`
@@ -167,7 +167,7 @@ export async function runHostileCase(
   const hostileRun = (async () => {
     do {
       const t0 = performance.now();
-      const outcome = outcomeOf(await cluster.gateway.handle(get(`/fn/${name}`)));
+      const outcome = await settledOutcomeOf(await cluster.gateway.handle(get(`/fn/${name}`)));
       maxMs = Math.max(maxMs, performance.now() - t0);
       calls++;
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;

@@ -88,6 +88,8 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
     expected: ["ERR_FUNCTION_THREW"],
   },
   {
+    // Streamed: the head (200) goes out first, and the gateway cuts the body at the stream limit
+    // (20 MiB) with this code, which is what the caller's truncated body means.
     name: "a response body that never ends",
     code: `export default { fetch() { return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(65536)); } })); } };`,
     expected: ["ERR_PAYLOAD_TOO_LARGE"],

@@ -84,3 +84,18 @@ export function bodyText(res: HttpResponse): string {
 export function outcomeOf(res: HttpResponse): string {
   return res.status === 200 ? "OK" : JSON.parse(bodyText(res)).error.code;
 }
+
+/**
+ * outcomeOf, once a streamed body has been read to its end: a body cut short (its head already sent
+ * as 200) is the code of the error that cut it, as the gateway logs it.
+ */
+export async function settledOutcomeOf(res: HttpResponse): Promise<string> {
+  try {
+    for await (const _chunk of res.stream ?? []) {
+      // drained: only how the stream ends matters
+    }
+  } catch (err) {
+    return (err as { code?: string }).code ?? "ERR_STREAM_FAILED";
+  }
+  return outcomeOf(res);
+}

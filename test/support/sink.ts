@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { ASYNC_SUBJECTS, STREAMS } from "../../protocol/index.ts";
+import { pollUntil } from "./poll.ts";
 
 /** One report a function POSTed to the sink: which message, which phase of its run, when it landed. */
 export interface SinkReport {
@@ -74,13 +75,7 @@ export async function until<T>(
   read: () => T | undefined | Promise<T | undefined>,
   timeoutMs: number,
 ): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  return (await pollUntil(read, (value) => value !== undefined, what, timeoutMs)) as T;
 }
 
 export function percentile(values: readonly number[], p: number): number {

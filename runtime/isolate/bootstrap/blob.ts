@@ -10,7 +10,33 @@ function bytesOf(part: BlobPart): Uint8Array {
   if (part instanceof Blob) return part.bytesNow();
   if (part instanceof ArrayBuffer) return new Uint8Array(part);
   if (ArrayBuffer.isView(part)) return new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-  return encoder.encode(String(part));
+  // WebIDL USVString: a template literal throws for a Symbol; the encoder replaces lone surrogates.
+  return encoder.encode(`${part}`);
+}
+
+/** WebIDL `sequence<BlobPart>`: undefined is empty, anything else must be an iterable object. */
+function partsOf(parts: unknown): BlobPart[] {
+  if (parts === undefined) return [];
+  const iterable = parts as { [Symbol.iterator]?: unknown } | null;
+  if (iterable === null || typeof iterable !== "object" || typeof iterable[Symbol.iterator] !== "function") {
+    throw new TypeError("Blob parts must be a sequence (an array or another iterable object)");
+  }
+  return [...(parts as Iterable<BlobPart>)];
+}
+
+/** WebIDL dictionary conversion: undefined and null are empty, other non-objects throw. */
+function optionsOf<T extends object>(options: unknown): Partial<T> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object" && typeof options !== "function")
+    throw new TypeError("Blob options must be an object");
+  return options as Partial<T>;
+}
+
+/** https://w3c.github.io/FileAPI/#dfn-type: ASCII printable only, lowercased; anything else is "". */
+function blobType(type: unknown): string {
+  if (type === undefined) return "";
+  const text = `${type}`;
+  return /^[\x20-\x7e]*$/.test(text) ? text.toLowerCase() : "";
 }
 
 /** In-memory Blob (fetch-blob@4 is bound to Node; research §4). */
@@ -18,8 +44,8 @@ export class Blob {
   readonly #bytes: Uint8Array;
   readonly type: string;
 
-  constructor(parts: Iterable<BlobPart> = [], options: { type?: string } = {}) {
-    const chunks = [...parts].map(bytesOf);
+  constructor(parts?: Iterable<BlobPart>, options?: { type?: string }) {
+    const chunks = partsOf(parts).map(bytesOf);
     const size = chunks.reduce((sum, c) => sum + c.byteLength, 0);
     this.#bytes = new Uint8Array(size);
     let offset = 0;
@@ -27,8 +53,7 @@ export class Blob {
       this.#bytes.set(chunk, offset);
       offset += chunk.byteLength;
     }
-    const type = options.type ?? "";
-    this.type = /^[\x20-\x7e]*$/.test(type) ? type.toLowerCase() : "";
+    this.type = blobType(optionsOf<{ type: string }>(options).type);
   }
 
   get size(): number {
@@ -76,10 +101,14 @@ export class File extends Blob {
   readonly name: string;
   readonly lastModified: number;
 
-  constructor(parts: Iterable<BlobPart>, name: string, options: { type?: string; lastModified?: number } = {}) {
+  constructor(parts: Iterable<BlobPart>, name: string, options?: { type?: string; lastModified?: number }) {
+    // biome-ignore lint/complexity/noArguments: WebIDL tells a missing argument from undefined, which only `arguments` can.
+    if (arguments.length < 2) throw new TypeError("File needs its bits and a name");
     super(parts, options);
-    this.name = String(name);
-    this.lastModified = options.lastModified ?? Date.now();
+    this.name = `${name}`;
+    const lastModified = optionsOf<{ lastModified: number }>(options).lastModified;
+    // WebIDL long long: a number (a Date converts to its time), truncated, NaN as 0.
+    this.lastModified = lastModified === undefined ? Date.now() : Math.trunc(Number(lastModified)) || 0;
   }
 
   override get [Symbol.toStringTag](): string {

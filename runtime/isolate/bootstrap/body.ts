@@ -1,11 +1,14 @@
 /**
  * Request/response bodies (WHATWG Fetch "body mixin"). A body is bytes (what arrives from the host
  * and what most functions return) or a ReadableStream; `.body` always offers a stream. The host
- * receives a response body whole (`readForHost`); streaming it out chunk by chunk is future work.
+ * takes a response body with `takeForHost` and streams it out when it is not complete (response-stream.ts).
  */
 import { TextDecoder, TextEncoder } from "@exodus/bytes/encoding-lite.js";
 import { ReadableStream } from "web-streams-polyfill";
 import { Blob } from "./blob.ts";
+import { FormData } from "./form-data.ts";
+import { parseFormData } from "./form-data-parse.ts";
+import { serializeFormData } from "./form-data-serialize.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -17,6 +20,7 @@ export type BodySource =
   | ArrayBufferView
   | URLSearchParams
   | Blob
+  | FormData
   | ReadableStream<Uint8Array>
   | null
   | undefined;
@@ -38,6 +42,10 @@ export function extractBody(init: BodySource): ExtractedBody {
       stream: null,
       contentType: "application/x-www-form-urlencoded;charset=UTF-8",
     };
+  }
+  if (init instanceof FormData) {
+    const { bytes, contentType } = serializeFormData(init);
+    return { bytes, stream: null, contentType };
   }
   if (init instanceof Blob) return { bytes: init.bytesNow().slice(), stream: null, contentType: init.type || null };
   if (init instanceof ReadableStream) return { bytes: null, stream: init, contentType: null };
@@ -90,6 +98,14 @@ async function readAll(stream: ReadableStream<Uint8Array>, maxBytes = Number.POS
   return all;
 }
 
+/**
+ * Whether a stream was ever read from or cancelled (the Streams spec's [[disturbed]]), which no
+ * public API exposes: web-streams-polyfill keeps it in `_disturbed` on every ReadableStream.
+ */
+function isDisturbed(stream: ReadableStream<Uint8Array>): boolean {
+  return (stream as unknown as { _disturbed?: boolean })._disturbed === true;
+}
+
 /** Base class of Request and Response: owns the body and the read-once rule. */
 export class Body {
   #bytes: Uint8Array | null;
@@ -104,7 +120,8 @@ export class Body {
   /** The body as a stream (created on first access for byte bodies), or null when there is none. */
   get body(): ReadableStream<Uint8Array> | null {
     if (this.#stream === null && this.#bytes !== null) {
-      const bytes = this.#bytes;
+      // Bytes already consumed by text() and the like are not offered again: the stream reads as ended.
+      const bytes = this.#used ? EMPTY : this.#bytes;
       this.#bytes = null;
       this.#stream = new ReadableStream<Uint8Array>({
         start(controller) {
@@ -116,12 +133,15 @@ export class Body {
     return this.#stream;
   }
 
+  /** Per the Fetch spec: the body is non-null and its stream disturbed (read from or cancelled). */
   get bodyUsed(): boolean {
-    return this.#used;
+    return this.#used || (this.#stream !== null && isDisturbed(this.#stream));
   }
 
   async #consume(): Promise<Uint8Array> {
-    if (this.#used) throw new TypeError("Body has already been used");
+    // A null body is never used: every read gives empty (WPT response-consume-empty.any.js).
+    if (this.#stream === null && this.#bytes === null) return EMPTY;
+    if (this.bodyUsed) throw new TypeError("Body has already been used");
     if (this.#stream?.locked) throw new TypeError("Body stream is locked");
     this.#used = true;
     return this.#stream ? readAll(this.#stream) : (this.#bytes ?? EMPTY);
@@ -148,9 +168,15 @@ export class Body {
     return new Blob([await this.#consume()], { type });
   }
 
+  /** Parses a multipart/form-data or application/x-www-form-urlencoded body (form-data-parse.ts). */
+  async formData(): Promise<FormData> {
+    const contentType = (this as unknown as { headers?: Headers }).headers?.get("content-type") ?? null;
+    return parseFormData(await this.#consume(), contentType);
+  }
+
   /** Not part of the web API: a copy of the body for clone(); a stream body is teed. */
   cloneBody(): Uint8Array | ReadableStream<Uint8Array> | null {
-    if (this.#used) throw new TypeError("Cannot clone a body that was already used");
+    if (this.bodyUsed) throw new TypeError("Cannot clone a body that was already used");
     if (this.#stream) {
       const [mine, theirs] = this.#stream.tee();
       this.#stream = mine;
@@ -159,11 +185,14 @@ export class Body {
     return this.#bytes?.slice() ?? null;
   }
 
-  /** Not part of the web API: the whole body for the host, reading a stream to its end. */
-  async readForHost(maxBytes: number): Promise<Uint8Array | null> {
+  /**
+   * Not part of the web API: the body for the host, bytes as they are, a stream (now used) for
+   * response-stream.ts to read a chunk at a time.
+   */
+  takeForHost(): Uint8Array | ReadableStream<Uint8Array> | null {
     if (this.#stream === null) return this.#bytes;
-    if (this.#used || this.#stream.locked) throw new TypeError("The response body was already read");
+    if (this.bodyUsed || this.#stream.locked) throw new TypeError("The response body was already read");
     this.#used = true;
-    return readAll(this.#stream, maxBytes);
+    return this.#stream;
   }
 }

@@ -1,6 +1,6 @@
+import { formatArgs, inspectValue } from "./console-format.ts";
 import type { HostBridge } from "./host.ts";
-
-const LEVELS = ["debug", "info", "log", "warn", "error", "trace"] as const;
+import { performance } from "./performance.ts";
 
 /**
  * Console output one invocation may produce (Workers Logs keeps 256 KB per invocation). Past either
@@ -25,24 +25,6 @@ export const CAP_MARKER = /^\[hearth\] \d+ console line\(s\) \(\d+ characters\) 
 
 /** One console line as the host receives it: [level, text, invocation id or null]. */
 export type ConsoleLine = [string, string, string | null];
-
-/** Renders console arguments roughly as browsers do: strings as-is, errors with stack, else JSON. */
-export function formatArgs(args: unknown[]): string {
-  return args.map(formatValue).join(" ");
-}
-
-function formatValue(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
-  if (typeof value === "function") return `[Function ${value.name || "anonymous"}]`;
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value !== "object" || value === null) return String(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
 
 interface Usage {
   lines: number;
@@ -140,11 +122,115 @@ function cut(text: string): string {
  * A console whose lines go to the host with the invocation they belong to. Without AsyncContext an
  * isolate cannot know which request an `await`ed continuation serves, so the attribution is the
  * request whose synchronous part is running, else the only one in flight, else none (null).
+ *
+ * The whole console of Workers and Node: the levels, `dir`, `table`, `time`/`timeLog`/`timeEnd`,
+ * `count`/`countReset`, `assert`, `group`/`groupCollapsed`/`groupEnd` (indenting what follows by two
+ * spaces) and `trace` (with the stack). Timers, counters and groups belong to the isolate, as they
+ * belong to the process in Node.
  */
 export function createConsole(buffer: ConsoleBuffer, currentInvocation: () => string | null): Console {
-  const sink: Record<string, (...args: unknown[]) => void> = {};
-  for (const level of LEVELS) {
-    sink[level] = (...args: unknown[]) => buffer.write(level, formatArgs(args), currentInvocation());
+  let indent = "";
+  const write = (level: string, text: string) =>
+    buffer.write(level, indent === "" ? text : indent + text.replaceAll("\n", `\n${indent}`), currentInvocation());
+  const timers = new Map<string, number>();
+  const counts = new Map<string, number>();
+  const elapsed = (label: string, method: string): string | null => {
+    const start = timers.get(label);
+    if (start === undefined) {
+      write("warn", `Warning: No such label '${label}' for console.${method}()`);
+      return null;
+    }
+    return `${label}: ${formatMs(performance.now() - start)}`;
+  };
+  const console: Record<string, (...args: unknown[]) => void> = {
+    log: (...args) => write("log", formatArgs(args)),
+    info: (...args) => write("info", formatArgs(args)),
+    debug: (...args) => write("debug", formatArgs(args)),
+    warn: (...args) => write("warn", formatArgs(args)),
+    error: (...args) => write("error", formatArgs(args)),
+    trace: (...args) => {
+      const stack = (new Error().stack ?? "").split("\n").slice(2).join("\n");
+      write("trace", `Trace${args.length > 0 ? `: ${formatArgs(args)}` : ""}\n${stack}`);
+    },
+    dir: (value, options?: unknown) => {
+      const depth = (options as { depth?: number } | undefined)?.depth;
+      write("log", inspectValue(value, typeof depth === "number" ? depth : undefined));
+    },
+    dirxml: (...args) => write("log", formatArgs(args)),
+    table: (data, columns?: unknown) => write("log", renderTable(data, Array.isArray(columns) ? columns : undefined)),
+    time: (label = "default") => {
+      const name = String(label);
+      if (timers.has(name)) write("warn", `Warning: Label '${name}' already exists for console.time()`);
+      else timers.set(name, performance.now());
+    },
+    timeLog: (label = "default", ...args) => {
+      const line = elapsed(String(label), "timeLog");
+      if (line !== null) write("log", args.length > 0 ? `${line} ${formatArgs(args)}` : line);
+    },
+    timeEnd: (label = "default") => {
+      const line = elapsed(String(label), "timeEnd");
+      timers.delete(String(label));
+      if (line !== null) write("log", line);
+    },
+    count: (label = "default") => {
+      const name = String(label);
+      const n = (counts.get(name) ?? 0) + 1;
+      counts.set(name, n);
+      write("log", `${name}: ${n}`);
+    },
+    countReset: (label = "default") => {
+      counts.delete(String(label));
+    },
+    assert: (condition, ...args) => {
+      if (condition) return;
+      write("error", args.length > 0 ? `Assertion failed: ${formatArgs(args)}` : "Assertion failed");
+    },
+    group: (...args) => {
+      if (args.length > 0) write("log", formatArgs(args));
+      indent += "  ";
+    },
+    groupCollapsed: (...args) => {
+      if (args.length > 0) write("log", formatArgs(args));
+      indent += "  ";
+    },
+    groupEnd: () => {
+      indent = indent.slice(2);
+    },
+    clear: () => {},
+  };
+  return console as unknown as Console;
+}
+
+/** `12.345ms`, or seconds past one, as Node prints console.timeEnd. */
+function formatMs(ms: number): string {
+  return ms >= 1_000 ? `${(ms / 1_000).toFixed(3)}s` : `${ms.toFixed(3)}ms`;
+}
+
+/**
+ * `console.table` as Node draws it: an `(index)` column, one column per property (or `Values` for
+ * primitives), box-drawing borders. Anything that is not an object is logged as it is.
+ */
+export function renderTable(data: unknown, only?: readonly unknown[]): string {
+  if (typeof data !== "object" || data === null) return formatArgs([data]);
+  const rows: [string, unknown][] =
+    data instanceof Map ? [...data.entries()].map(([k, v]) => [inspectValue(k, 0), v]) : Object.entries(data);
+  const columns: string[] = [];
+  let hasValues = false;
+  for (const [, row] of rows) {
+    if (typeof row === "object" && row !== null) {
+      for (const key of Object.keys(row)) if (!columns.includes(key)) columns.push(key);
+    } else hasValues = true;
   }
-  return sink as unknown as Console;
+  const shown = only ? only.map(String) : columns;
+  const header = ["(index)", ...shown, ...(hasValues ? ["Values"] : [])];
+  const cell = (value: unknown) => (value === undefined ? "" : inspectValue(value, 0));
+  const body = rows.map(([index, row]) => {
+    const isObject = typeof row === "object" && row !== null;
+    const record = isObject ? (row as Record<string, unknown>) : {};
+    return [index, ...shown.map((key) => cell(record[key])), ...(hasValues ? [isObject ? "" : cell(row)] : [])];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)) + 2);
+  const line = (l: string, m: string, r: string) => l + widths.map((w) => "─".repeat(w)).join(m) + r;
+  const row = (cells: string[]) => `│${cells.map((c, i) => ` ${c.padEnd((widths[i] as number) - 1)}`).join("│")}│`;
+  return [line("┌", "┬", "┐"), row(header), line("├", "┼", "┤"), ...body.map(row), line("└", "┴", "┘")].join("\n");
 }

@@ -10,6 +10,7 @@ import {
 } from "./events.ts";
 import { type HostRequestHead, requestFromHost } from "./request.ts";
 import { Response } from "./response.ts";
+import { type OutgoingBodies, STREAM_CHUNK_BYTES } from "./response-stream.ts";
 
 const HANDLER_KINDS = ["fetch", "queue", "scheduled"] as const;
 type HandlerKind = (typeof HANDLER_KINDS)[number];
@@ -23,11 +24,19 @@ const encoder = new TextEncoder();
 interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void;
   passThroughOnException(): void;
+  /** Workers' values from a service binding; Hearth has none (sdk/types.ts declares it for Hono). */
+  readonly props: Readonly<Record<string, never>>;
 }
 
-/** What the host receives back; copied out of the isolate, never a live reference. */
+/** One frozen object for every invocation: handlers cannot write to it, so nothing leaks between them. */
+const NO_PROPS: Readonly<Record<string, never>> = Object.freeze({});
+
+/**
+ * What the host receives back; copied out of the isolate, never a live reference. With `stream`, the
+ * body goes on: `body` is its first part and the host pulls the rest (response-stream.ts).
+ */
 export type DispatchResult =
-  | { status: number; headers: Array<[string, string]>; body: ArrayBuffer | null }
+  | { status: number; headers: Array<[string, string]>; body: ArrayBuffer | null; stream?: number }
   | { error: { code: string; message: string; name?: string; stack?: string } };
 
 /** Tracks which invocations are in flight so console lines can be attributed (see console.ts). */
@@ -97,7 +106,8 @@ function describe(value: unknown): string {
   return `an object (${(value as object).constructor?.name ?? "no constructor"})`;
 }
 
-function thrownError(err: unknown): ThrownError {
+/** What the host is told of a thrown value (a copy: message, name and stack as strings). */
+export function thrownError(err: unknown): ThrownError {
   const e = err as { name?: unknown; message?: unknown; stack?: unknown } | null;
   return {
     message: typeof e?.message === "string" ? e.message : String(err),
@@ -113,6 +123,16 @@ function newContext(): ExecutionContext {
       Promise.resolve(promise).catch((err) => console.error("waitUntil promise rejected:", err));
     },
     passThroughOnException() {},
+    props: NO_PROPS,
+  };
+}
+
+/** A response as the host takes it, with `bytes` (copied out) as its whole body or its first part. */
+function resultOf(response: Response, bytes: Uint8Array | null) {
+  return {
+    status: response.status,
+    headers: [...response.headers],
+    body: bytes && bytes.byteLength > 0 ? (bytes.slice().buffer as ArrayBuffer) : null,
   };
 }
 
@@ -125,12 +145,22 @@ function jsonResult(value: unknown): DispatchResult {
   };
 }
 
+/**
+ * Body limits: bytes the function holds whole are held to `maxBodyBytes` (sent in chunks when over
+ * one, as one NATS message is smaller than the limit); a stream is cut past `maxStreamedBodyBytes`.
+ */
+export interface BodyLimits {
+  readonly maxBodyBytes: number;
+  readonly maxStreamedBodyBytes: number;
+}
+
 /** Binds the user's module once; returns the per-invocation entry point the host calls. */
 export function createDispatcher(
   module: unknown,
   env: Readonly<Record<string, string>>,
   tracker: InvocationTracker,
-  maxBodyBytes: number,
+  limits: BodyLimits,
+  bodies: OutgoingBodies,
 ) {
   const handler = (module as { default?: ExportedHandler } | undefined)?.default ?? {};
   const has = (kind: string): kind is HandlerKind =>
@@ -170,12 +200,18 @@ export function createDispatcher(
         },
       };
     }
-    const bytes = await response.readForHost(maxBodyBytes);
-    return {
-      status: response.status,
-      headers: [...response.headers],
-      body: bytes && bytes.byteLength > 0 ? (bytes.slice().buffer as ArrayBuffer) : null,
-    };
+    const source = response.takeForHost();
+    // The hot path: bytes within one chunk go back whole, as they always did.
+    if (source === null || (source instanceof Uint8Array && source.byteLength <= STREAM_CHUNK_BYTES)) {
+      return resultOf(response, source);
+    }
+    if (source instanceof Uint8Array && source.byteLength > limits.maxBodyBytes) {
+      throw new BodyTooLargeError(`Response body is over the ${limits.maxBodyBytes} byte limit`);
+    }
+    const opened = await bodies.open(source, limits.maxStreamedBodyBytes);
+    // A stream that had ended within one chunk: as cheap for the host as bytes.
+    if (opened.complete) return resultOf(response, opened.bytes);
+    return { ...resultOf(response, opened.first), stream: opened.id };
   }
 
   async function onQueue(head: HostQueueEvent, body: Uint8Array | null): Promise<DispatchResult> {

@@ -5,4 +5,7 @@ declare module "event-target-shim" {
   export type Event = globalThis.Event;
   export const EventTarget: typeof globalThis.EventTarget;
   export type EventTarget = globalThis.EventTarget;
+  /** Event handler attributes such as `onabort` (https://html.spec.whatwg.org/#event-handler-attributes). */
+  export function getEventAttributeValue(target: EventTarget, type: string): EventListener | null;
+  export function setEventAttributeValue(target: EventTarget, type: string, callback: EventListener | null): void;
 }

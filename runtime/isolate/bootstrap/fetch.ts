@@ -1,3 +1,4 @@
+import { ReadableStream } from "web-streams-polyfill";
 import { host } from "./host.ts";
 import { Request, type RequestInitLike } from "./request.ts";
 import { Response } from "./response.ts";
@@ -17,12 +18,23 @@ interface DoneResult {
     headers: Array<[string, string]>;
     url: string;
     redirected: boolean;
-    body: ArrayBuffer;
+    /** Null when the body streams in (`stream`): read a chunk at a time through host.fetchRead. */
+    body: ArrayBuffer | null;
+    stream?: boolean;
   };
   error?: string;
 }
 
+/** One chunk of a streamed body, the end of it, or why it failed. */
+interface ChunkResult {
+  chunk?: ArrayBuffer;
+  end?: boolean;
+  error?: string;
+}
+
 const pending = new Map<number, Pending>();
+/** Bodies with a read under way, by fetch id: the host's answer settles it. */
+const reading = new Map<number, (result: ChunkResult) => void>();
 let nextId = 1;
 
 type FetchInit = RequestInitLike & { signal?: AbortSignal; redirect?: string };
@@ -62,8 +74,43 @@ async function fetch(
   });
 }
 
-/** Called by the host with the outcome of fetch `id`. */
-export function fetchDone(id: number, result: DoneResult): void {
+/**
+ * The body of fetch `id` as it arrives: each pull asks the host for one chunk, so at most one is in
+ * flight and the stream's queue holds one more (its default highWaterMark); the host's socket is
+ * paused meanwhile. Cancelling aborts the request.
+ */
+function streamFromHost(id: number): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      return new Promise<void>((resolve) => {
+        reading.set(id, (result) => {
+          if (result.chunk instanceof ArrayBuffer) controller.enqueue(new Uint8Array(result.chunk));
+          else if (result.end) controller.close();
+          else controller.error(new TypeError(`fetch failed: ${result.error ?? "network error"}`));
+          resolve();
+        });
+        host.fetchRead(id);
+      });
+    },
+    cancel() {
+      reading.delete(id);
+      host.fetchAbort(id);
+    },
+  });
+}
+
+/** Called by the host with the outcome of fetch `id`, or with a chunk of its streamed body. */
+export function fetchDone(id: number, result: DoneResult | ChunkResult): void {
+  const read = reading.get(id);
+  if (read) {
+    reading.delete(id);
+    read(result as ChunkResult);
+    return;
+  }
+  fetchHeadDone(id, result as DoneResult);
+}
+
+function fetchHeadDone(id: number, result: DoneResult): void {
   const waiter = pending.get(id);
   if (!waiter) return;
   pending.delete(id);
@@ -73,7 +120,8 @@ export function fetchDone(id: number, result: DoneResult): void {
     return;
   }
   const nullBody = r.status === 204 || r.status === 205 || r.status === 304;
-  const response = new Response(nullBody ? null : r.body, {
+  const body = nullBody ? null : r.stream ? streamFromHost(id) : r.body;
+  const response = new Response(body, {
     status: r.status,
     statusText: r.statusText,
     headers: r.headers,

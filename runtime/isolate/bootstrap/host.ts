@@ -21,6 +21,10 @@ export interface HostBridge {
   /** Starts outbound request `id`; the host answers through `__hearth_fetch_done`. Fire-and-forget. */
   fetchStart(id: number, request: object): void;
   fetchAbort(id: number): void;
+  /** Asks for the next chunk of fetch `id`'s streamed body, answered through `__hearth_fetch_done`. Fire-and-forget. */
+  fetchRead(id: number): void;
+  /** Starts crypto operation `id` (crypto/wire.ts); the host answers through `__hearth_crypto_done`. Fire-and-forget. */
+  cryptoStart(id: number, request: object): void;
 }
 
 const notConnected = (): never => {
@@ -33,6 +37,8 @@ export const host: HostBridge = {
   entropy: notConnected,
   fetchStart: notConnected,
   fetchAbort: notConnected,
+  fetchRead: notConnected,
+  cryptoStart: notConnected,
 };
 
 const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
@@ -41,6 +47,8 @@ const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
   entropy: "__hearth_entropy",
   fetchStart: "__hearth_fetch_start",
   fetchAbort: "__hearth_fetch_abort",
+  fetchRead: "__hearth_fetch_read",
+  cryptoStart: "__hearth_crypto_start",
 };
 
 /** Moves the host callbacks from their globals into `host`. */

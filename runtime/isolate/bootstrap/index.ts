@@ -8,14 +8,16 @@
 import { AbortController, AbortSignal } from "./abort.ts";
 import { Blob, File } from "./blob.ts";
 import { ConsoleBuffer, createConsole } from "./console.ts";
-import { crypto } from "./crypto.ts";
-import { createDispatcher, InvocationTracker } from "./dispatch.ts";
+import { CryptoKey, crypto, cryptoDone } from "./crypto/index.ts";
+import { createDispatcher, InvocationTracker, thrownError } from "./dispatch.ts";
 import { createFetch, fetchDone } from "./fetch.ts";
+import { FormData } from "./form-data.ts";
 import { defineGlobal, defineGlobals } from "./globals.ts";
 import { connectHost, host } from "./host.ts";
-import { performance, resetTimeOrigin } from "./performance.ts";
+import { Performance, performance, resetTimeOrigin } from "./performance.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
+import { OutgoingBodies } from "./response-stream.ts";
 import { clearInterval, clearTimeout, fireTimers, setInterval, setTimeout } from "./timers.ts";
 import { limitWasmMemory } from "./wasm.ts";
 
@@ -24,16 +26,20 @@ const g = globalThis as unknown as Global;
 
 const consoleBuffer = new ConsoleBuffer(host);
 const tracker = new InvocationTracker(consoleBuffer);
+const outgoingBodies = new OutgoingBodies(thrownError);
 
 defineGlobals({
   Request,
   Response,
   Blob,
   File,
+  FormData,
   AbortController,
   AbortSignal,
   crypto,
+  CryptoKey,
   performance,
+  Performance,
   setTimeout,
   clearTimeout,
   setInterval,
@@ -53,9 +59,11 @@ defineGlobal("__hearth_connect", (memoryMb: number) => {
 });
 defineGlobal("__hearth_timer_fire", fireTimers);
 defineGlobal("__hearth_fetch_done", fetchDone);
-defineGlobal("__hearth_init", (envJson: string, maxBodyBytes: number) => {
+defineGlobal("__hearth_crypto_done", cryptoDone);
+defineGlobal("__hearth_body_pull", (id: number, cancel: boolean) => outgoingBodies.pull(id, cancel));
+defineGlobal("__hearth_init", (envJson: string, maxBodyBytes: number, maxStreamedBodyBytes: number) => {
   const module = g.__hearth_module;
   g.__hearth_module = undefined; // a top-level `var`, so not deletable
   const env = Object.freeze(JSON.parse(envJson) as Record<string, string>);
-  return createDispatcher(module, env, tracker, maxBodyBytes);
+  return createDispatcher(module, env, tracker, { maxBodyBytes, maxStreamedBodyBytes }, outgoingBodies);
 });

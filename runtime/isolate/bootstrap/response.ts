@@ -1,5 +1,5 @@
-import { Headers } from "headers-polyfill";
 import { Body, type BodySource, extractBody } from "./body.ts";
+import { Headers, type HeadersInit } from "./headers.ts";
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
