@@ -1,3 +1,4 @@
+import type { TraceMap } from "@jridgewell/trace-mapping";
 import {
   ASYNC_POLICY_BOUNDS,
   type AsyncPolicy,
@@ -9,6 +10,7 @@ import {
   type Runnable,
   validateNamespaceName,
 } from "../protocol/index.ts";
+import { validateSourceMap } from "./source-map.ts";
 
 /** The limits a version runs under. */
 export type RunLimits = Pick<Runnable, "memoryMb" | "timeoutMs" | "cpuMs" | "concurrency" | "maxBodyBytes">;
@@ -32,6 +34,11 @@ export interface DeployRequest {
   readonly code: string;
   /** Used in error messages, e.g. `hello.ts:3:7: ...`. */
   readonly filename: string;
+  /**
+   * The source map of `code` (a version 3 map as JSON text, optional), checked against it: stored
+   * with the version, it maps function stacks to the original `src/x.ts:line:col`.
+   */
+  readonly sourceMap?: TraceMap;
   /** The plain variables, all of them: when given, they replace the current ones. */
   readonly env?: Readonly<Record<string, string>>;
   readonly limits: Partial<RunLimits>;
@@ -107,7 +114,7 @@ function parseSettings(input: Record<string, unknown>): FunctionSettings {
 export function parseDeployRequest(body: unknown): DeployRequest {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("Body must be a JSON object");
   const input = body as Record<string, unknown>;
-  const { code, filename = "index.js", env, message } = input;
+  const { code, filename = "index.js", env, message, sourceMap } = input;
   if (typeof code !== "string" || code.length === 0) throw bad("code must be a non-empty string");
   if (Buffer.byteLength(code) > LIMITS.maxBundleBytes) {
     throw new HearthError("ERR_PAYLOAD_TOO_LARGE", `code is over the ${LIMITS.maxBundleBytes} byte limit`);
@@ -123,9 +130,13 @@ export function parseDeployRequest(body: unknown): DeployRequest {
     if (value !== undefined) limits[field] = value;
   }
   const percent = optionalInt(input.percent, "percent", 1, 100);
+  if (sourceMap !== undefined && typeof sourceMap !== "string") {
+    throw new HearthError("ERR_INVALID_SOURCE_MAP", "sourceMap must be the map's JSON text, as a string");
+  }
   return {
     code,
     filename,
+    ...(sourceMap !== undefined ? { sourceMap: validateSourceMap(sourceMap, code) } : {}),
     ...(env !== undefined ? { env: parseEnv(env) } : {}),
     limits,
     settings: parseSettings(input),

@@ -56,3 +56,46 @@ it("keeps the newest versions and those serving, and deletes bundles no kept ver
   expect(await idsOf("pruned")).toEqual([]);
   expect(await store.getBundle((await store.get("other"))?.digest as string)).not.toBeNull();
 });
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+/** Keeps one version, so a replaced version's map is collected at once. */
+const keepingOne = () => new Deployer({ store, versions, onChange: () => {}, keepVersions: 1 });
+const deployMapped = (fn: string, code: string, map?: string) =>
+  keepingOne().deploy(
+    fn,
+    { code, filename: "x.js", limits: {}, settings: {} },
+    bytes(`/* ${code} */`),
+    map ? bytes(map) : undefined,
+  );
+const text = (stored: Uint8Array | null) => (stored ? new TextDecoder().decode(stored) : null);
+
+it("stores a version's source map beside its bundle, makes a new version when only the map changes, and collects it with the bundle", async () => {
+  const first = await deployMapped("mapped", "v1", '{"version":3,"sources":["a.ts"],"mappings":""}');
+  const mapDigest = first.record.sourceMapDigest as string;
+  expect(mapDigest).toBe(FunctionStore.digestOf(bytes('{"version":3,"sources":["a.ts"],"mappings":""}')));
+  expect(first.version?.sourceMapDigest).toBe(mapDigest);
+  expect(text(await store.getBundle(mapDigest))).toContain('"a.ts"');
+
+  // The same code and map again: nothing changes.
+  expect((await deployMapped("mapped", "v1", '{"version":3,"sources":["a.ts"],"mappings":""}')).version).toBeNull();
+
+  // The same code with another map is another version: the version hash covers the map.
+  const remapped = await deployMapped("mapped", "v1", '{"version":3,"sources":["b.ts"],"mappings":""}');
+  expect(remapped.version?.id).toBe(2);
+  expect(remapped.record.version).not.toBe(first.record.version);
+  expect(remapped.changes).toEqual([
+    { field: "sourceMap", from: mapDigest.slice(0, 12), to: remapped.record.sourceMapDigest?.slice(0, 12) },
+  ]);
+  // Version 1 was pruned (one is kept) and nothing uses its map any more.
+  expect(await store.getBundle(mapDigest)).toBeNull();
+
+  // Without a map: a version without one, and the last map goes with the version that had it.
+  const plain = await deployMapped("mapped", "v1");
+  expect(plain.record.sourceMapDigest).toBeUndefined();
+  expect(plain.changes).toEqual([{ field: "sourceMap", from: remapped.record.sourceMapDigest?.slice(0, 12) }]);
+  expect(await store.getBundle(remapped.record.sourceMapDigest as string)).toBeNull();
+
+  const again = await deployMapped("mapped", "v2", '{"version":3,"sources":["c.ts"],"mappings":""}');
+  await keepingOne().remove("mapped");
+  expect(await store.getBundle(again.record.sourceMapDigest as string)).toBeNull();
+});

@@ -94,17 +94,24 @@ export class Deployer {
   }
 
   /**
-   * Deploys `bundle` (the prepared script of `request.code`). What the request leaves out keeps the
-   * function's current value. Unchanged code, variables and limits make no new version; a request
-   * that changes nothing at all writes nothing.
+   * Deploys `bundle` (the prepared script of `request.code`) with its `sourceMap`, if any. What the
+   * request leaves out keeps the function's current value. Unchanged code, map, variables and limits
+   * make no new version; a request that changes nothing at all writes nothing.
    */
-  async deploy(name: string, request: DeployRequest, bundle: Uint8Array): Promise<DeployOutcome> {
+  async deploy(
+    name: string,
+    request: DeployRequest,
+    bundle: Uint8Array,
+    sourceMap?: Uint8Array,
+  ): Promise<DeployOutcome> {
     const entry = await this.#store.getEntry(name);
     const previous = entry?.record ?? null;
     const digest = FunctionStore.digestOf(bundle);
+    const sourceMapDigest = sourceMap ? FunctionStore.digestOf(sourceMap) : undefined;
     const runnable = withVersion({
       digest,
       bundleBytes: bundle.byteLength,
+      ...(sourceMapDigest ? { sourceMapDigest } : {}),
       env: request.env ?? previous?.env ?? {},
       ...limitsOf(request.limits, previous),
       // Secrets are set through their own API; a deploy keeps the revisions the function has.
@@ -132,6 +139,8 @@ export class Deployer {
     let version: VersionRecord | null = null;
     if (makesVersion) {
       await this.#store.putBundle(digest, bundle);
+      // Beside the bundle, in the same object store under its own digest (and collected with it).
+      if (sourceMap && sourceMapDigest) await this.#store.putBundle(sourceMapDigest, sourceMap);
       version = await this.#versions.create(name, runnable, request.message, this.#now());
     }
     const now = this.#now().toISOString();
@@ -257,8 +266,10 @@ export class Deployer {
     try {
       const used = await this.#versions.bundlesInUse();
       for (const record of await this.#store.list()) {
-        used.add(record.digest);
-        if (record.canary) used.add(record.canary.digest);
+        for (const runnable of record.canary ? [record, record.canary] : [record]) {
+          used.add(runnable.digest);
+          if (runnable.sourceMapDigest) used.add(runnable.sourceMapDigest);
+        }
       }
       for (const digest of new Set(digests)) if (!used.has(digest)) await this.#store.deleteBundle(digest);
     } catch (err) {
@@ -344,10 +355,12 @@ function withVersion(runnable: Omit<Runnable, "version">): Runnable {
 
 /** Exactly the Runnable fields of a record or version (none of its id, settings or canary). */
 function runnableOf(source: Runnable): Runnable {
-  const { digest, bundleBytes, version, env, memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes } = source;
+  const { digest, bundleBytes, sourceMapDigest, version, env, memoryMb, timeoutMs, cpuMs, concurrency, maxBodyBytes } =
+    source;
   return {
     digest,
     bundleBytes,
+    ...(sourceMapDigest ? { sourceMapDigest } : {}),
     version,
     env,
     memoryMb,
@@ -385,6 +398,13 @@ function diff(previous: FunctionRecord, next: Runnable, settings: FunctionSettin
   const changes: Change[] = [];
   if (previous.digest !== next.digest)
     changes.push({ field: "code", from: previous.digest.slice(0, 12), to: next.digest.slice(0, 12) });
+  if (previous.sourceMapDigest !== next.sourceMapDigest) {
+    changes.push({
+      field: "sourceMap",
+      ...(previous.sourceMapDigest ? { from: previous.sourceMapDigest.slice(0, 12) } : {}),
+      ...(next.sourceMapDigest ? { to: next.sourceMapDigest.slice(0, 12) } : {}),
+    });
+  }
   for (const key of new Set([...Object.keys(previous.env), ...Object.keys(next.env)])) {
     const [from, to] = [previous.env[key], next.env[key]];
     if (from !== to)

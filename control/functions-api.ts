@@ -14,9 +14,10 @@ import {
   HearthError,
   validateFunctionName,
 } from "../protocol/index.ts";
-import { parseDeployRequest } from "./deploy-request.ts";
+import { LIMIT_BOUNDS, parseDeployRequest } from "./deploy-request.ts";
 import type { Deployer } from "./deployer.ts";
-import { prepareBundle } from "./prepare-bundle.ts";
+import type { ModuleCheck } from "./module-check.ts";
+import { prepareBundleWithMap } from "./prepare-bundle.ts";
 import { checkDeployQuota, type QuotaDeps } from "./quotas.ts";
 
 export interface FunctionsApiDeps {
@@ -26,6 +27,8 @@ export interface FunctionsApiDeps {
   readonly quotas: QuotaDeps;
   /** Which records the caller may read (control/authorize.ts); the listing shows only those. */
   readonly visible?: (record: FunctionRecord) => boolean;
+  /** Evaluates a deploy's module before anything is stored (control/module-check.ts). */
+  readonly moduleCheck: ModuleCheck;
 }
 
 const FUNCTION_PATH = /^\/v1\/functions\/([^/]+)$/;
@@ -57,10 +60,19 @@ export async function handleFunctionsApi(
     }
     case "PUT": {
       const deploy = parseDeployRequest(parseJsonBody(req.body));
-      const script = new TextEncoder().encode(await prepareBundle(deploy.code, deploy.filename));
+      const prepared = await prepareBundleWithMap(deploy.code, deploy.filename, deploy.sourceMap);
+      const script = new TextEncoder().encode(prepared.script);
       const namespace = deploy.settings.namespace ?? DEFAULT_NAMESPACE;
       await checkDeployQuota(deps.quotas, { fn: name, namespace, bundleBytes: script.byteLength });
-      const { record, created, version, changes } = await deps.deployer.deploy(name, deploy, script);
+      const memoryMb = deploy.limits.memoryMb ?? (await deps.store.get(name))?.memoryMb ?? LIMIT_BOUNDS.memoryMb[2];
+      await deps.moduleCheck.check({
+        name,
+        script: prepared.script,
+        memoryMb,
+        ...(prepared.sourceMap ? { sourceMap: prepared.sourceMap } : {}),
+      });
+      const sourceMap = prepared.sourceMap === undefined ? undefined : new TextEncoder().encode(prepared.sourceMap);
+      const { record, created, version, changes } = await deps.deployer.deploy(name, deploy, script, sourceMap);
       return jsonResponse(created ? 201 : 200, {
         function: summarize(record, req),
         version: version?.id ?? null,

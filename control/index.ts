@@ -4,6 +4,12 @@ export { RESTORE_PART_BYTES } from "./backup-api.ts";
 export { type ControlApi, type ControlApiDeps, createControlApi } from "./control-api.ts";
 export type { DeadLetterPage, DeadLetterView } from "./dead-letter-api.ts";
 export type { Change, Split } from "./deployer.ts";
+export {
+  DEFAULT_CHECK_MEMORY_MB,
+  type ModuleCheck,
+  ModuleChecker,
+  type ModuleCheckerOptions,
+} from "./module-check.ts";
 export type { NamespaceView } from "./namespaces-api.ts";
 export {
   allows,
@@ -13,9 +19,10 @@ export {
   type Right,
   requireRight,
 } from "./permissions.ts";
-export { prepareBundle } from "./prepare-bundle.ts";
+export { type PreparedBundle, prepareBundle, prepareBundleWithMap } from "./prepare-bundle.ts";
 export { checkDeployQuota, type DeployUse } from "./quotas.ts";
 export type { RestoreReport } from "./restore.ts";
+export { validateSourceMap } from "./source-map.ts";
 export type { CreatedToken } from "./tokens-api.ts";
 export { createTrigger, describeTrigger } from "./triggers-api.ts";
 export type { DeploymentView, VersionView } from "./versions-api.ts";
