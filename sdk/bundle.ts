@@ -1,5 +1,5 @@
 import { builtinModules } from "node:module";
-import { basename } from "node:path";
+import { basename, extname, join } from "node:path";
 import { type BuildFailure, build, type Plugin } from "esbuild";
 import { formatBuildErrors } from "../protocol/index.ts";
 
@@ -8,6 +8,11 @@ export interface Bundle {
   readonly code: string;
   /** Shown in server-side errors. */
   readonly filename: string;
+  /**
+   * The external source map of `code` (JSON, version 3), sources relative to the project folder and
+   * their text included (`sourcesContent`), so a deployed version's stacks name `src/x.ts:line:col`.
+   */
+  readonly sourceMap: string;
 }
 
 /** A bundling failure, already worded for a person: what, where (file:line:column), how to fix. */
@@ -40,11 +45,14 @@ const rejectNodeBuiltins: Plugin = {
 
 /**
  * Bundles a function entry file and its npm imports into one ES module with esbuild, resolving
- * packages the way Workers tooling does (worker/browser conditions, no Node built-ins).
+ * packages the way Workers tooling does (worker/browser conditions, no Node built-ins), and its
+ * source map, with paths relative to `projectDir` (the current folder by default).
  *
  * @throws BundleError with esbuild's messages as `file:line:column: text`
  */
-export async function buildBundle(entry: string): Promise<Bundle> {
+export async function buildBundle(entry: string, projectDir: string = process.cwd()): Promise<Bundle> {
+  // Never written: the output path only decides what the map's source paths are relative to.
+  const outfile = join(projectDir, `${basename(entry, extname(entry))}.bundle.js`);
   try {
     const result = await build({
       entryPoints: [entry],
@@ -57,10 +65,15 @@ export async function buildBundle(entry: string): Promise<Bundle> {
       conditions: ["workerd", "worker", "browser"],
       logLevel: "silent",
       plugins: [rejectNodeBuiltins],
+      absWorkingDir: projectDir,
+      outfile,
+      sourcemap: "external",
+      sourcesContent: true,
     });
-    const output = result.outputFiles[0];
-    if (!output) throw new BundleError(`esbuild produced no output for ${entry}`);
-    return { code: output.text, filename: basename(entry) };
+    const output = result.outputFiles.find((file) => file.path === outfile);
+    const map = result.outputFiles.find((file) => file.path === `${outfile}.map`);
+    if (!output || !map) throw new BundleError(`esbuild produced no output for ${entry}`);
+    return { code: output.text, filename: basename(entry), sourceMap: map.text };
   } catch (err) {
     if (err instanceof BundleError) throw err;
     const failure = err as BuildFailure;

@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import { type Dispatcher, request } from "undici";
 import type {
   Change,
@@ -48,6 +49,11 @@ export interface DeployOptions {
   readonly code: string;
   /** Shown in server-side error messages. */
   readonly filename?: string;
+  /**
+   * The source map of `code` as JSON text (`Bundle.sourceMap`): kept with the version so stacks in
+   * the function's logs, and a deploy refused for its top level, name `src/x.ts:line:col`.
+   */
+  readonly sourceMap?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly memoryMb?: number;
   readonly timeoutMs?: number;
@@ -144,18 +150,19 @@ export interface HearthClientOptions {
   readonly url: string;
   /** Admin token for the control API. */
   readonly token?: string;
-  /** An undici dispatcher (Agent, Pool) to reuse connections or point at a test server. */
-  readonly dispatcher?: Dispatcher;
+  /** An undici dispatcher (Agent, Pool, MockAgent) to reuse connections or point at a test server. */
+  readonly dispatcher?: DispatcherLike;
 }
 
 /**
- * Typed client of the Hearth control API and invoke routes.
- *
- * @example
- * const hearth = new HearthClient({ url: "http://127.0.0.1:8080", token });
- * await hearth.deploy("hello", { code });
- * const res = await hearth.invoke("hello", { body: "hi" });
+ * What `dispatcher` must be: an undici `Dispatcher`. Declared by shape, not as undici's type, so the
+ * `hearth-sdk` package's declarations need no @types/node (undici's types import node:stream and friends)
+ * in a project that only imports the handler types.
  */
+export interface DispatcherLike {
+  dispatch(options: never, handler: never): boolean;
+}
+
 /** A trigger's definition: exactly one of `source` and `cron`; the rest default as in TRIGGER_DEFAULTS. */
 export interface TriggerOptions {
   readonly source?: string;
@@ -179,6 +186,14 @@ export interface TriggerView {
   readonly createdAt: string;
 }
 
+/**
+ * Typed client of the Hearth control API and invoke routes.
+ *
+ * @example
+ * const hearth = new HearthClient({ url: "http://127.0.0.1:8080", token });
+ * await hearth.deploy("hello", { code });
+ * const res = await hearth.invoke("hello", { body: "hi" });
+ */
 export class HearthClient {
   readonly url: string;
   readonly #token: string | undefined;
@@ -187,15 +202,19 @@ export class HearthClient {
   constructor(options: HearthClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
     this.#token = options.token;
-    this.#dispatcher = options.dispatcher;
+    this.#dispatcher = options.dispatcher as Dispatcher | undefined;
   }
 
-  /** Deploys; what `options` leaves out keeps its current value. Says what changed and whether a version was made. */
-  async deploy(name: string, options: DeployOptions): Promise<DeployedFunction> {
+  /**
+   * Deploys; what `options` leaves out keeps its current value. Says what changed and whether a version
+   * was made. `onUpload` hears the bytes sent (a progress bar for large bundles).
+   */
+  async deploy(name: string, options: DeployOptions, onUpload?: UploadProgress): Promise<DeployedFunction> {
     const answer = await this.#api<{ function: FunctionInfo; version: number | null; changes: Change[] }>(
       "PUT",
       `/v1/functions/${encodeURIComponent(name)}`,
       options,
+      onUpload,
     );
     return { ...answer.function, newVersion: answer.version !== null, changes: answer.changes };
   }
@@ -470,17 +489,35 @@ export class HearthClient {
     );
   }
 
-  async #api<T>(method: Dispatcher.HttpMethod, path: string, json?: unknown): Promise<T> {
+  async #api<T>(method: Dispatcher.HttpMethod, path: string, json?: unknown, onUpload?: UploadProgress): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (json !== undefined) headers["content-type"] = "application/json";
-    const res = await request(`${this.url}${path}`, {
-      method,
-      headers,
-      body: json === undefined ? undefined : JSON.stringify(json),
-      dispatcher: this.#dispatcher,
-    });
+    let body: string | Readable | undefined;
+    if (json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(json);
+      if (onUpload) {
+        const bytes = Buffer.from(body);
+        headers["content-length"] = String(bytes.byteLength);
+        body = Readable.from(uploadChunks(bytes, onUpload), { objectMode: false });
+      }
+    }
+    const res = await request(`${this.url}${path}`, { method, headers, body, dispatcher: this.#dispatcher });
     return parseAnswer<T>(res.statusCode, await res.body.text(), path);
+  }
+}
+
+/** Told the bytes sent so far and the total, after each chunk of an upload. */
+export type UploadProgress = (sentBytes: number, totalBytes: number) => void;
+
+const UPLOAD_CHUNK_BYTES = 256 * 1024;
+
+/** A body in chunks, reporting each one as the socket takes it (undici pulls the next when it can write). */
+async function* uploadChunks(bytes: Buffer, onUpload: UploadProgress): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < bytes.byteLength; offset += UPLOAD_CHUNK_BYTES) {
+    const chunk = bytes.subarray(offset, offset + UPLOAD_CHUNK_BYTES);
+    yield chunk;
+    onUpload(offset + chunk.byteLength, bytes.byteLength);
   }
 }
 

@@ -6,11 +6,16 @@
 /** The function's variables, from `hearth deploy --env K=V`. */
 export type Env = Readonly<Record<string, string>>;
 
-export interface ExecutionContext {
+export interface ExecutionContext<Props = unknown> {
   /** Keeps the isolate working on `promise` after the response is sent (or the event handled). */
   waitUntil(promise: Promise<unknown>): void;
   /** Accepted for Workers compatibility; Hearth has no origin to fall back to. */
   passThroughOnException(): void;
+  /**
+   * What a caller bound to this function passed along, in Workers; Hearth has no such bindings, so it
+   * is always `{}`. Declared because frameworks' own context types (Hono's) require it.
+   */
+  readonly props: Props;
 }
 
 export interface QueueRetryOptions {

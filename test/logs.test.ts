@@ -179,7 +179,7 @@ describe("following a function's logs", () => {
     ).toEqual(["careful", "careful"]);
     const usage = await runCli(["logs", "greeter", "--status", "maybe"], env);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/--status must be ok or error/);
+    expect(usage.stderr).toMatch(/'--status <status>' argument 'maybe' is invalid\. Allowed choices are ok, error/);
 
     const child = spawn(process.execPath, [CLI, "logs", "greeter", "--follow", "--tail", "1"], {
       env: { ...process.env, ...env },

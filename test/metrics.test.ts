@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse } from "../gateway/index.ts";
 import { startMetricsServer } from "../metrics/index.ts";
 import { FunctionStore, parseTraceparent } from "../protocol/index.ts";
 import { bodyText, type InProcessCluster, startInProcessCluster, TEST_TOKEN } from "./support/in-process.ts";
+import { pollUntil } from "./support/poll.ts";
 
 /**
  * /metrics of a gateway, a scheduler and a worker (whose executors are real child processes) after
@@ -52,16 +53,6 @@ function sampleValue(samples: readonly Sample[], name: string, labels: Record<st
   const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   if (found.length > 1) throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
   return found[0]?.value ?? 0;
-}
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const workerSamples = async () =>
@@ -115,7 +106,7 @@ describe("W3C trace context", () => {
     expect(accepted.status).toBe(202);
     const { id } = JSON.parse(bodyText(accepted)) as { id: string };
     invocationIds.add(id);
-    const status = await until(
+    const status = await pollUntil(
       async () => JSON.parse(bodyText(await call(`/v1/invocations/${id}`, [auth]))).invocation,
       (invocation: { state: string; response?: { body: string } }) => invocation.state === "succeeded",
       "the async invocation to succeed",
@@ -165,7 +156,7 @@ describe("/metrics", () => {
   });
 
   it("the worker's sums its executors' invocations by function, version, trigger and status", async () => {
-    const samples = await until(
+    const samples = await pollUntil(
       workerSamples,
       (s) => sampleValue(s, "faas_invocations_total", { function: "traced", trigger: "async" }) === 1,
       "the async invocation in the worker's metrics",
@@ -204,7 +195,7 @@ describe("/metrics", () => {
   });
 
   it("the scheduler's reports isolates, desired isolates, queue depth and leadership", async () => {
-    const samples = await until(
+    const samples = await pollUntil(
       schedulerSamples,
       // Each comes from the scheduler's own reports and decisions: under load, one may lag a tick.
       (s) =>
@@ -251,7 +242,7 @@ describe("/metrics", () => {
     const worker = cluster.worker as NonNullable<InProcessCluster["worker"]>;
     const [pid] = worker.executorPids;
     process.kill(pid as number, "SIGKILL");
-    const samples = await until(
+    const samples = await pollUntil(
       workerSamples,
       (s) =>
         sampleValue(s, "hearth_executor_restarts_total", { reason: "died" }) === 1 &&

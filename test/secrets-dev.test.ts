@@ -162,9 +162,10 @@ describe("a secret's value under hearth dev at debug level", () => {
     expect(empty.stderr).toMatch(/the value is empty/);
     const missing = await cli(["secrets", "put", "vault"]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/missing <fn> <NAME>/);
-    const unknown = await cli(["secrets", "show", "vault"]);
+    expect(missing.stderr).toMatch(/missing required argument 'NAME'/);
+    const unknown = await cli(["secrets", "shw", "vault"]);
     expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'shw'/);
     const notFound = await cli(["secrets", "rm", "vault", "NOPE"]);
     expect(notFound.code).toBe(1);
     expect(notFound.stderr).toMatch(/vault has no secret NOPE \[ERR_NOT_FOUND, HTTP 404\]/);

@@ -1,8 +1,8 @@
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { LogEntry } from "../../protocol/index.ts";
 import type { LogsOptions } from "../log-stream.ts";
-import { client, parse } from "./args.ts";
-import type { Command } from "./commands.ts";
-import { EXIT, type Output, UsageError } from "./output.ts";
+import { action, client } from "./args.ts";
+import { EXIT, type Output } from "./output.ts";
 
 /** The server's default heartbeat; HEARTH_LOGS_HEARTBEAT_MS asks for another (tests, proxies with short idle timeouts). */
 const DEFAULT_HEARTBEAT_MS = 5_000;
@@ -21,38 +21,23 @@ export function formatLogEntry(entry: LogEntry): string {
   return head + entry.message.replaceAll("\n", `\n${" ".repeat(head.length)}`);
 }
 
-function parseLogsArgs(args: string[]): { fn: string; options: LogsOptions } {
-  const { values, positionals } = parse(args, {
-    follow: { type: "boolean", short: "f" },
-    tail: { type: "string" },
-    status: { type: "string" },
-    search: { type: "string" },
-    version: { type: "string" },
-    level: { type: "string" },
-  });
-  const fn = positionals[0];
-  if (!fn) throw new UsageError("missing function name");
-  if (values.status !== undefined && values.status !== "ok" && values.status !== "error")
-    throw new UsageError(`--status must be ok or error, got ${JSON.stringify(values.status)}`);
-  const levels = ["debug", "info", "warn", "error"];
-  if (values.level !== undefined && !levels.includes(values.level))
-    throw new UsageError(`--level must be one of ${levels.join(", ")}, got ${JSON.stringify(values.level)}`);
-  let tail: number | undefined;
-  if (values.tail !== undefined) {
-    tail = Number(values.tail);
-    if (!Number.isInteger(tail) || tail < 0 || tail > 1000)
-      throw new UsageError(`--tail must be an integer from 0 to 1000, got ${JSON.stringify(values.tail)}`);
-  }
+interface LogsFlags {
+  follow?: boolean;
+  tail?: number;
+  status?: "ok" | "error";
+  search?: string;
+  version?: string;
+  level?: NonNullable<LogsOptions["level"]>;
+}
+
+function logsOptionsOf(flags: LogsFlags): LogsOptions {
   return {
-    fn,
-    options: {
-      follow: values.follow ?? false,
-      ...(tail === undefined ? {} : { tail }),
-      ...(values.status ? { status: values.status as "ok" | "error" } : {}),
-      ...(values.search ? { search: values.search } : {}),
-      ...(values.version ? { version: values.version } : {}),
-      ...(values.level ? { level: values.level as NonNullable<LogsOptions["level"]> } : {}),
-    },
+    follow: flags.follow ?? false,
+    ...(flags.tail === undefined ? {} : { tail: flags.tail }),
+    ...(flags.status ? { status: flags.status } : {}),
+    ...(flags.search ? { search: flags.search } : {}),
+    ...(flags.version ? { version: flags.version } : {}),
+    ...(flags.level ? { level: flags.level } : {}),
   };
 }
 
@@ -92,44 +77,59 @@ function watchStall(heartbeatMs: number, abort: AbortController): { alive(): voi
   };
 }
 
-export const logs: Command = {
-  usage:
-    "hearth logs <fn> [--follow] [--tail <n>] [--status ok|error] [--search <text>] [--version <n|hash>] [--level <level>] [--json]",
-  summary: "Show a function's console lines and errors (the last 1,000); --follow streams new ones",
-  async run(args: string[], out: Output): Promise<number> {
-    const { fn, options } = parseLogsArgs(args);
-    const hearth = client();
-    const print = (entry: LogEntry) =>
-      process.stdout.write(`${out.json ? JSON.stringify(entry) : formatLogEntry(entry)}\n`);
-    if (!options.follow) {
-      for await (const entry of hearth.logs(fn, options)) print(entry);
-      return EXIT.ok;
+export function registerLogsCommand(program: Command): void {
+  program
+    .command("logs")
+    .description("Show a function's console lines and errors (the last 1,000); --follow streams new ones")
+    .argument("<fn>", "the function's name")
+    .option("-f, --follow", "keep streaming new lines until Ctrl-C")
+    .addOption(new Option("-n, --tail <n>", "only the last n lines (0 to 1000)").argParser(tailOf))
+    .addOption(new Option("--status <status>", "only invocations that ended so").choices(["ok", "error"]))
+    .option("--search <text>", "only lines containing this text")
+    .option("--version <n|hash>", "only this version's lines")
+    .addOption(new Option("--level <level>", "only this level").choices(["debug", "info", "warn", "error"]))
+    .addHelpText("after", "\nExamples:\n  hearth logs hello -f\n  hearth logs hello --status error -n 20")
+    .action(action<LogsFlags, [string]>(async ({ opts, out }, fn) => showLogs(fn, logsOptionsOf(opts), out)));
+}
+
+function tailOf(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 1000) throw new InvalidArgumentError("expected an integer from 0 to 1000.");
+  return n;
+}
+
+async function showLogs(fn: string, options: LogsOptions, out: Output): Promise<number> {
+  const hearth = client();
+  const print = (entry: LogEntry) =>
+    process.stdout.write(`${out.json ? JSON.stringify(entry) : formatLogEntry(entry)}\n`);
+  if (!options.follow) {
+    for await (const entry of hearth.logs(fn, options)) print(entry);
+    return EXIT.ok;
+  }
+  const heartbeatMs = Number(process.env.HEARTH_LOGS_HEARTBEAT_MS) || DEFAULT_HEARTBEAT_MS;
+  const abort = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    abort.abort();
+  };
+  process.once("SIGINT", onSigint);
+  const stall = watchStall(heartbeatMs, abort);
+  try {
+    for await (const entry of hearth.logs(fn, {
+      ...options,
+      heartbeatMs,
+      signal: abort.signal,
+      onHeartbeat: stall.alive,
+    })) {
+      stall.alive();
+      print(entry);
     }
-    const heartbeatMs = Number(process.env.HEARTH_LOGS_HEARTBEAT_MS) || DEFAULT_HEARTBEAT_MS;
-    const abort = new AbortController();
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-      abort.abort();
-    };
-    process.once("SIGINT", onSigint);
-    const stall = watchStall(heartbeatMs, abort);
-    try {
-      for await (const entry of hearth.logs(fn, {
-        ...options,
-        heartbeatMs,
-        signal: abort.signal,
-        onHeartbeat: stall.alive,
-      })) {
-        stall.alive();
-        print(entry);
-      }
-    } finally {
-      stall.stop();
-      process.off("SIGINT", onSigint);
-    }
-    if (interrupted) return EXIT.ok;
-    if (!stall.stalled()) process.stderr.write("✘ The gateway ended the log stream.\n");
-    return EXIT.failed;
-  },
-};
+  } finally {
+    stall.stop();
+    process.off("SIGINT", onSigint);
+  }
+  if (interrupted) return EXIT.ok;
+  if (!stall.stalled()) process.stderr.write("✘ The gateway ended the log stream.\n");
+  return EXIT.failed;
+}

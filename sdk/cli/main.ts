@@ -1,32 +1,35 @@
 #!/usr/bin/env node
-/** The `hearth` CLI: `hearth <verb> [args]`. Exit codes: 0 ok, 1 failed, 2 usage. */
-import { COMMANDS } from "./commands.ts";
+/** The `hearth` CLI: `hearth <command> [args]`. Exit codes: 0 ok, 1 failed, 2 usage. */
+import { CommanderError } from "commander";
+import { stderrColors as pc } from "../terminal-colors.ts";
 import { createOutput, EXIT, UsageError } from "./output.ts";
+import { createProgram } from "./program.ts";
 
-function help(): string {
-  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.summary}`);
-  return `Hearth: serverless functions in V8 isolates.\n\nUsage:\n${lines.join("\n")}\n\nEnvironment: HEARTH_URL (default http://127.0.0.1:8080), HEARTH_TOKEN (else the token saved by \`hearth dev\`).\n`;
-}
-
-const [verb, ...args] = process.argv.slice(2);
-const out = createOutput(args.includes("--json"));
-if (!verb || verb === "help" || verb === "--help" || verb === "-h") {
-  process.stdout.write(help());
-  process.exit(verb ? EXIT.ok : EXIT.usage);
-}
-const command = COMMANDS[verb];
-if (!command) {
-  process.stderr.write(`✘ Unknown command "${verb}".\n\n${help()}`);
-  process.exit(EXIT.usage);
-}
+const program = createProgram();
 try {
-  const code = await command.run(args, out);
-  if (code >= 0) process.exit(code);
+  await program.parseAsync(process.argv);
 } catch (err) {
+  // Commander has printed its own message (help, version, an unknown option with its suggestion).
+  if (err instanceof CommanderError)
+    process.exit(err.exitCode === 0 || err.code === "commander.version" ? EXIT.ok : EXIT.usage);
   if (err instanceof UsageError) {
-    process.stderr.write(`✘ ${err.message}\nUsage: ${command.usage}\n`);
+    const command = commandOf(process.argv.slice(2));
+    process.stderr.write(`${pc.red(`✘ ${err.message}`)}\n${pc.dim(`(see hearth ${command}--help)`)}\n`);
     process.exit(EXIT.usage);
   }
-  out.error(err);
+  createOutput(process.argv.includes("--json")).error(err);
   process.exit(EXIT.failed);
+}
+
+/** The command words before the first flag or argument that is not a command, e.g. "secrets put ". */
+function commandOf(args: string[]): string {
+  let command = program;
+  let words = "";
+  for (const arg of args) {
+    const sub = command.commands.find((c) => c.name() === arg);
+    if (!sub) break;
+    command = sub;
+    words += `${arg} `;
+  }
+  return words;
 }

@@ -1,69 +1,72 @@
-import { client, parse } from "./args.ts";
-import type { Command } from "./commands.ts";
+import type { Command } from "commander";
+import { action, client } from "./args.ts";
 import { EXIT, type Output, UsageError } from "./output.ts";
 
-const USAGE =
-  "hearth secrets put <fn> <NAME> [--json] (value from stdin, else a hidden prompt) | hearth secrets ls <fn> [--json] | hearth secrets rm <fn> <NAME> [--json] | hearth secrets reencrypt [--json]";
-
 /** `hearth secrets put|ls|rm|reencrypt`: secrets sealed at rest, given to the function as `env.NAME`. */
-export const secrets: Command = {
-  usage: USAGE,
-  summary:
-    "Set, list or remove a function's secrets (sealed at rest, read as env.NAME), or reseal all after a key rotation",
-  async run(args, out) {
-    const { positionals } = parse(args, {});
-    const [subcommand, fn, name, ...extra] = positionals;
-    const hearth = client();
-    const needs = (count: number, what: string) => {
-      if (positionals.length - 1 < count) throw new UsageError(`missing ${what}`);
-      if (extra.length > 0 || positionals.length - 1 > count)
-        throw new UsageError(`unexpected ${JSON.stringify(positionals.slice(count + 1).join(" "))}`);
-    };
-    switch (subcommand) {
-      case "put": {
-        needs(2, "<fn> <NAME>");
-        const value = await readValue(name as string);
-        const { revision, version } = await hearth.putSecret(fn as string, name as string, value);
+export function registerSecretsCommands(program: Command): void {
+  const secrets = program
+    .command("secrets")
+    .description(
+      "Set, list or remove a function's secrets (sealed at rest, read as env.NAME), or reseal all after a key rotation",
+    );
+  secrets
+    .command("put")
+    .description("Set a secret: the value comes from stdin, else a prompt that does not echo (never an argument)")
+    .argument("<fn>", "the function's name")
+    .argument("<NAME>", "the variable's name, e.g. DB_PASSWORD")
+    .addHelpText("after", '\nExample:\n  printf %s "$TOKEN" | hearth secrets put api STRIPE_KEY')
+    .action(
+      action(async ({ out }, fn: string, name: string) => {
+        const value = await readValue(name);
+        const { revision, version } = await client().putSecret(fn, name, value);
         out.result({ fn, name, revision, version });
         out.info(`✔ Secret ${name} of ${fn} set (revision ${revision}); ${fn} now serves version ${version}`);
         return EXIT.ok;
-      }
-      case "ls": {
-        needs(1, "<fn>");
-        const list = await hearth.secrets(fn as string);
+      }),
+    );
+  secrets
+    .command("ls")
+    .description("List a function's secrets (names and revisions, never values)")
+    .argument("<fn>", "the function's name")
+    .action(
+      action(async ({ out }, fn: string) => {
+        const list = await client().secrets(fn);
         out.result({ secrets: list });
         if (list.length === 0) out.info(`${fn} has no secrets.`);
         else printTable(out, list);
         return EXIT.ok;
-      }
-      case "rm": {
-        needs(2, "<fn> <NAME>");
-        await hearth.removeSecret(fn as string, name as string);
+      }),
+    );
+  secrets
+    .command("rm")
+    .description("Remove a secret (the function gets a new version without it)")
+    .argument("<fn>", "the function's name")
+    .argument("<NAME>", "the secret's name")
+    .action(
+      action(async ({ out }, fn: string, name: string) => {
+        await client().removeSecret(fn, name);
         out.result({ deleted: name });
         out.info(`✔ Secret ${name} of ${fn} removed`);
         return EXIT.ok;
-      }
-      case "reencrypt": {
-        needs(0, "");
-        const report = await hearth.reencryptSecrets();
+      }),
+    );
+  secrets
+    .command("reencrypt")
+    .description("Reseal every secret with the current key (after rotating HEARTH_SECRETS_KEY)")
+    .action(
+      action(async ({ out }) => {
+        const report = await client().reencryptSecrets();
         out.result(report);
         out.info(`✔ Resealed ${report.resealed} secret(s) with the current key; ${report.current} already were`);
         for (const failure of report.failed) out.info(`✘ ${failure}`);
-        if (report.failed.length > 0) {
-          out.info(
-            "Keep the previous key configured until these open: set the key they name as HEARTH_SECRETS_PREVIOUS_KEY.",
-          );
-          return EXIT.failed;
-        }
-        return EXIT.ok;
-      }
-      default:
-        throw new UsageError(
-          "the secrets subcommands are `put <fn> <NAME>`, `ls <fn>`, `rm <fn> <NAME>` and `reencrypt`",
+        if (report.failed.length === 0) return EXIT.ok;
+        out.info(
+          "Keep the previous key configured until these open: set the key they name as HEARTH_SECRETS_PREVIOUS_KEY.",
         );
-    }
-  },
-};
+        return EXIT.failed;
+      }),
+    );
+}
 
 function printTable(out: Output, list: readonly { name: string; revision: number; updatedAt: string }[]): void {
   const width = Math.max(4, ...list.map((s) => s.name.length));

@@ -4,7 +4,6 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { ANY_PORT, isMetricsAnnouncement } from "../../metrics/index.ts";
 import {
@@ -13,12 +12,15 @@ import {
   ensureLogStream,
   FunctionStore,
   intFromEnv,
+  modulePath,
   natsOptionsFromEnv,
   TriggerStore,
   terminate,
   VersionStore,
 } from "../../protocol/index.ts";
 import { clusterUrlPath, hearthHome, tokenPath } from "../config.ts";
+import { wantsColor } from "../terminal-colors.ts";
+import { ComponentLogs, type LogFormat, parseLogFormat } from "./log-view.ts";
 import {
   type ClusterIdentities,
   createClusterIdentities,
@@ -33,11 +35,13 @@ import {
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 import { resolveSecretsKey } from "./secrets-key.ts";
 
-const CLI_MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+const CLI_MAIN = modulePath("../cli/main.ts", import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 /** Components announce their /metrics URL as soon as it listens; a missing one is left out after this. */
 const METRICS_ANNOUNCE_TIMEOUT_MS = 5_000;
 const STOP_GRACE_MS = 10_000;
+/** After the components exited, how long their last lines may take to be printed (pretty logs only). */
+const LOG_FLUSH_MS = 2_000;
 
 /** How long to wait before restarting a component that died. */
 export interface RestartBackoff {
@@ -105,6 +109,13 @@ export interface LocalClusterOptions {
   readonly onComponentExit?: (exit: ComponentExit) => void;
   /** A component was started again, with the same role and environment. */
   readonly onComponentRestart?: (restart: ComponentRestart) => void;
+  /**
+   * "json" (default, else HEARTH_LOG_FORMAT of `env`): the components write their pino JSON straight
+   * to our stdout and stderr. "pretty": their output is piped and rendered one readable line per
+   * record, coloured on a terminal unless NO_COLOR is set (log-view.ts). `hearth dev` asks for
+   * `devLogFormat(env, process.stdout)`: pretty on a terminal.
+   */
+  readonly logFormat?: LogFormat;
 }
 
 export interface LocalCluster {
@@ -183,6 +194,13 @@ const INHERITED_SECRET_PREFIXES = ["HEARTH_INGEST_NATS_"];
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const env = options.env ?? process.env;
   const backoff = options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
+  const logFormat =
+    options.logFormat !== undefined
+      ? parseLogFormat(options.logFormat, "logFormat")
+      : env.HEARTH_LOG_FORMAT
+        ? parseLogFormat(env.HEARTH_LOG_FORMAT, "HEARTH_LOG_FORMAT")
+        : "json";
+  const logs = logFormat === "pretty" ? new ComponentLogs({ colorize: wantsColor(env, process.stdout) }) : null;
   const home = hearthHome(env);
   const port = intFromEnv(env, "HEARTH_PORT", 8080);
   const workers = intFromEnv(env, "HEARTH_WORKERS", 1);
@@ -244,7 +262,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       component.restartTimer = undefined;
       if (stopping) return;
       component.restarts++;
-      component.child = spawnComponent(component.role, component.env, nats?.lifeline ?? null);
+      component.child = spawnComponent(component.role, component.env, nats?.lifeline ?? null, logs);
       supervise(component);
       const { role, restarts } = component;
       options.onComponentRestart?.({ role, pid: component.child.pid, previousPid, restarts });
@@ -260,6 +278,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     stopped ??= (async () => {
       for (const component of components.values()) clearTimeout(component.restartTimer);
       await Promise.all([...components.values()].map(({ child }) => terminate(child, STOP_GRACE_MS)));
+      await logs?.flushed(LOG_FLUSH_MS);
       await nats?.stop();
       if (recordedUrl) forgetClusterUrl(env, recordedUrl);
     })();
@@ -284,7 +303,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       const component: Component = {
         role,
         env: roleEnv,
-        child: spawnComponent(role, roleEnv, nats?.lifeline ?? null),
+        child: spawnComponent(role, roleEnv, nats?.lifeline ?? null, logs),
         startedAtMs: 0,
         lastDelayMs: 0,
         restarts: 0,
@@ -395,13 +414,22 @@ async function createStore(natsUrl: string, identities: ClusterIdentities): Prom
  * One component process: `hearth <gateway|scheduler|worker>` with this Node binary. The IPC channel
  * carries nothing; its closing tells the child that `hearth dev` is gone. The child holds nats-server's
  * lifeline on fd 4 and never touches it: if `hearth dev` is killed, nats-server stays until the
- * components have drained and exited, then goes too.
+ * components have drained and exited, then goes too. With `logs`, its stdout and stderr (and those of
+ * the executors a worker spawns, which inherit them) are piped there; else they are ours.
  */
-function spawnComponent(role: string, env: NodeJS.ProcessEnv, natsLifeline: Writable | null): ChildProcess {
-  return spawn(process.execPath, [CLI_MAIN, role.replace(/-\d+$/, "")], {
+function spawnComponent(
+  role: string,
+  env: NodeJS.ProcessEnv,
+  natsLifeline: Writable | null,
+  logs: ComponentLogs | null,
+): ChildProcess {
+  const output = logs ? "pipe" : "inherit";
+  const child = spawn(process.execPath, [CLI_MAIN, role.replace(/-\d+$/, "")], {
     env,
-    stdio: ["ignore", "inherit", "inherit", "ipc", natsLifeline ?? "ignore"],
+    stdio: ["ignore", output, output, "ipc", natsLifeline ?? "ignore"],
   });
+  logs?.attach(role, child);
+  return child;
 }
 
 function isRunning(child: ChildProcess): boolean {

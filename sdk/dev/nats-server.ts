@@ -127,6 +127,11 @@ export async function startNatsServer(options: NatsServerOptions, env = process.
   const launch = async () => {
     const proc = spawn("/bin/sh", ["-c", FOLLOW_PARENT_SCRIPT, binary, "-c", configPath], {
       stdio: ["pipe", "ignore", "pipe"],
+      // Its own session, out of the terminal's process group: a Ctrl-C there signals every process of
+      // the group at once, and nats-server exits on SIGINT at once, so the components' drains and
+      // lease releases failed against a dead server ("shutdown failed"). It stops when its owner
+      // says so (stop()), or when the lifeline closes.
+      detached: true,
     });
     // EPIPE here only means the watcher is gone already; nothing to do.
     proc.stdin?.on("error", () => {});

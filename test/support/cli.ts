@@ -13,10 +13,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the `hearth` CLI to completion (with this Node binary) and captures its output; `input` is its stdin. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
+/**
+ * Runs the `hearth` CLI to completion (with this Node binary) and captures its output; `input` is its
+ * stdin, `cwd` its working directory (where it looks for hearth.toml).
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, cwd?: string): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
       env: { ...process.env, ...env },
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
@@ -54,11 +58,12 @@ type DevStarted = Pick<DevCluster, "url" | "natsUrl" | "appNatsUrl" | "pids">;
 
 /**
  * Starts `hearth dev --json` as a real process tree, on free ports, in a temp HEARTH_HOME.
- * `cpu` pins the whole tree to one core (taskset), as the benchmark does.
+ * `cpu` pins the whole tree to one core (taskset), as the benchmark does. `processGroup` starts it as
+ * the leader of its own process group, as a shell does: `process.kill(-pid, "SIGINT")` is then a Ctrl-C.
  */
 export async function startDevCluster(
   env: NodeJS.ProcessEnv = {},
-  options: { cpu?: number } = {},
+  options: { cpu?: number; processGroup?: boolean } = {},
 ): Promise<DevCluster> {
   const home = mkdtempSync(join(tmpdir(), "hearth-home-"));
   const token = `test-${Math.random().toString(36).slice(2)}`;
@@ -76,6 +81,7 @@ export async function startDevCluster(
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: options.processGroup ?? false,
   });
   let output = "";
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseRateLimitFlag } from "./rate-limit-flag.ts";
+import { parseRateLimit } from "./rate-limit-spec.ts";
 
 describe("--rate-limit", () => {
   it.each([
@@ -8,10 +8,10 @@ describe("--rate-limit", () => {
     ["50/10s", { requests: 50, periodSeconds: 10 }],
     ["off", null],
   ])("reads %s", (flag, expected) => {
-    expect(parseRateLimitFlag(flag)).toEqual(expected);
+    expect(parseRateLimit(flag)).toEqual(expected);
   });
 
   it.each(["100", "100/hour", "/min", "-1/min", "1.5/s", "ten/min"])("refuses %s with the expected form", (flag) => {
-    expect(() => parseRateLimitFlag(flag)).toThrow(/--rate-limit expects <requests>\/<s\|10s\|min>/);
+    expect(() => parseRateLimit(flag)).toThrow(/--rate-limit expects <requests>\/<s\|10s\|min>/);
   });
 });
