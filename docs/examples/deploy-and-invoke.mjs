@@ -29,7 +29,7 @@ console.log(`deployed ${deployed.name} version ${deployed.versionId}: ${deployed
 
 // Call it over HTTP.
 const res = await hearth.invoke("greet", { path: "/?name=Ada" });
-console.log(res.status, res.text());
+console.log(`${res.status} ${res.text()}`);
 
 // Errors are HearthApiError with a stable code.
 try {
