@@ -1,6 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import ivm from "isolated-vm";
 import type { OutboundFetch } from "../outbound/outbound-fetch.ts";
+import type { LazyPartName } from "./bootstrap/lazy.ts";
 import type { Bootstrap } from "./bootstrap-source.ts";
 import type { CodeCache } from "./code-cache.ts";
 import { CryptoHost } from "./crypto-host.ts";
@@ -226,6 +227,11 @@ export class IsolateShell {
       ledger.charge(HOST_CHARGE_NS.entropyPerKiB * BigInt(Math.ceil(out.byteLength / 1024)) + HOST_CHARGE_NS.call);
       return out;
     };
+    const lazySource = (name: string) => {
+      ledger.charge(HOST_CHARGE_NS.call);
+      if (!Object.hasOwn(bootstrap.lazyParts, name)) throw new Error(`no lazy part named ${String(name)}`);
+      return bootstrap.lazyParts[name as LazyPartName].copyInto();
+    };
     try {
       const context = await isolate.createContext();
       const jail = context.global;
@@ -238,6 +244,7 @@ export class IsolateShell {
         jail.set("__hearth_fetch_abort", new ivm.Callback(fetches.abort, { ignored: true })),
         jail.set("__hearth_fetch_read", new ivm.Callback(fetches.read, { ignored: true })),
         jail.set("__hearth_crypto_start", new ivm.Callback(crypto.start, { ignored: true })),
+        jail.set("__hearth_lazy_source", new ivm.Callback(lazySource)),
       ]);
       if (!bootstrap.snapshot) {
         const script = await deps.cache.compile(isolate, bootstrap.source, "bootstrap", bootstrap.filename);

@@ -7,12 +7,13 @@ import { TextDecoder, TextEncoder } from "@exodus/bytes/encoding-lite.js";
 import { ReadableStream } from "web-streams-polyfill";
 import { Blob } from "./blob.ts";
 import { FormData } from "./form-data.ts";
-import { parseFormData } from "./form-data-parse.ts";
-import { serializeFormData } from "./form-data-serialize.ts";
+import { lazyPart } from "./lazy.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
+/** FormData's parser and serializer: compiled into the isolate on first use (lazy.ts). */
+const formDataCodec = lazyPart<typeof import("./lazy/form-data-codec.ts")>("formData");
 
 export type BodySource =
   | string
@@ -44,7 +45,7 @@ export function extractBody(init: BodySource): ExtractedBody {
     };
   }
   if (init instanceof FormData) {
-    const { bytes, contentType } = serializeFormData(init);
+    const { bytes, contentType } = formDataCodec().serializeFormData(init);
     return { bytes, stream: null, contentType };
   }
   if (init instanceof Blob) return { bytes: init.bytesNow().slice(), stream: null, contentType: init.type || null };
@@ -171,7 +172,7 @@ export class Body {
   /** Parses a multipart/form-data or application/x-www-form-urlencoded body (form-data-parse.ts). */
   async formData(): Promise<FormData> {
     const contentType = (this as unknown as { headers?: Headers }).headers?.get("content-type") ?? null;
-    return parseFormData(await this.#consume(), contentType);
+    return formDataCodec().parseFormData(await this.#consume(), contentType);
   }
 
   /** Not part of the web API: a copy of the body for clone(); a stream body is teed. */

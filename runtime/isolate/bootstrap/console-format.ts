@@ -1,4 +1,7 @@
-import inspect from "object-inspect";
+import { lazyPart } from "./lazy.ts";
+
+/** object-inspect, compiled into the isolate the first time an object is logged (lazy.ts). */
+const inspectPart = lazyPart<typeof import("./lazy/inspect.ts")>("inspect");
 
 /** How deep console.log shows nested objects, as Node's util.inspect does by default. */
 const DEPTH = 2;
@@ -24,6 +27,8 @@ export function formatArgs(args: readonly unknown[]): string {
 /** One value as console.log shows it: strings bare, errors by their stack, the rest inspected. */
 export function formatValue(value: unknown): string {
   if (typeof value === "string") return value;
+  const primitive = formatPrimitive(value);
+  if (primitive !== undefined) return primitive;
   if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
   return inspectValue(value, DEPTH);
 }
@@ -32,7 +37,7 @@ export function formatValue(value: unknown): string {
 export function inspectValue(value: unknown, depth = DEPTH): string {
   try {
     // object-inspect's depth counts the top level too (and takes 0 for "default"): Node's + 1.
-    return inspect(value, { depth: depth + 1, quoteStyle: "single" });
+    return inspectPart().inspect(value, { depth: depth + 1, quoteStyle: "single" });
   } catch {
     return String(value);
   }
@@ -71,4 +76,23 @@ function substitute(template: string, args: readonly unknown[]): [string, readon
     }
   });
   return [text, args.slice(next)];
+}
+
+/**
+ * A number, bigint, boolean, symbol, null or undefined as util.inspect shows it, or undefined for
+ * anything else: the common `console.log("took", ms)` needs no inspector.
+ */
+function formatPrimitive(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "number":
+      return Object.is(value, -0) ? "-0" : String(value);
+    case "bigint":
+      return `${value}n`;
+    case "boolean":
+    case "symbol":
+    case "undefined":
+      return String(value);
+    default:
+      return value === null ? "null" : undefined;
+  }
 }

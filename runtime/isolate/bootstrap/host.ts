@@ -25,6 +25,8 @@ export interface HostBridge {
   fetchRead(id: number): void;
   /** Starts crypto operation `id` (crypto/wire.ts); the host answers through `__hearth_crypto_done`. Fire-and-forget. */
   cryptoStart(id: number, request: object): void;
+  /** The script of a lazy part (lazy.ts), which the isolate compiles on its first use. Synchronous. */
+  lazySource(name: string): string;
 }
 
 const notConnected = (): never => {
@@ -39,6 +41,7 @@ export const host: HostBridge = {
   fetchAbort: notConnected,
   fetchRead: notConnected,
   cryptoStart: notConnected,
+  lazySource: notConnected,
 };
 
 const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
@@ -49,6 +52,7 @@ const GLOBAL_NAMES: Record<keyof HostBridge, string> = {
   fetchAbort: "__hearth_fetch_abort",
   fetchRead: "__hearth_fetch_read",
   cryptoStart: "__hearth_crypto_start",
+  lazySource: "__hearth_lazy_source",
 };
 
 /** Moves the host callbacks from their globals into `host`. */

@@ -5,6 +5,7 @@
  * their arguments.
  */
 
+import lazyShared from "hearth:lazy-shared";
 import { AbortController, AbortSignal } from "./abort.ts";
 import { Blob, File } from "./blob.ts";
 import { ConsoleBuffer, createConsole } from "./console.ts";
@@ -14,6 +15,7 @@ import { createFetch, fetchDone } from "./fetch.ts";
 import { FormData } from "./form-data.ts";
 import { defineGlobal, defineGlobals } from "./globals.ts";
 import { connectHost, host } from "./host.ts";
+import { shareWithLazyParts } from "./lazy.ts";
 import { Performance, performance, resetTimeOrigin } from "./performance.ts";
 import { Request } from "./request.ts";
 import { Response } from "./response.ts";
@@ -24,6 +26,7 @@ import { limitWasmMemory } from "./wasm.ts";
 type Global = Record<string, unknown>;
 const g = globalThis as unknown as Global;
 
+shareWithLazyParts(lazyShared);
 const consoleBuffer = new ConsoleBuffer(host);
 const tracker = new InvocationTracker(consoleBuffer);
 const outgoingBodies = new OutgoingBodies(thrownError);
