@@ -340,9 +340,20 @@ describe("the hearth-server package on Node 24", () => {
         dev?.once("exit", (code) => reject(new Error(`hearth dev exited ${code}:\n${devOutput}`)));
       });
       const url = await ready;
-      writeFileSync(join(project, "hello.ts"), 'export default { fetch: () => new Response("from hearth-server") };\n');
+      // It uses each lazy part of the runtime, which the server builds from the package's own files.
+      writeFileSync(
+        join(project, "hello.ts"),
+        `export default {
+          async fetch() {
+            console.log({ parts: ["inspect"] });
+            const form = await new Response(new URLSearchParams("part=formData")).formData();
+            const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("x"));
+            return new Response("from hearth-server: " + form.get("part") + ", " + digest.byteLength);
+          },
+        };\n`,
+      );
       await runOk("npx", ["hearth", "deploy", "hello.ts", "--name", "hello"], project, { ...env, HEARTH_URL: url });
-      expect(await getText(`${url}/fn/hello`)).toEqual({ status: 200, body: "from hearth-server" });
+      expect(await getText(`${url}/fn/hello`)).toEqual({ status: 200, body: "from hearth-server: formData, 32" });
       // SIGTERM stops the whole cluster it started.
       const exited = new Promise((resolve) => dev?.once("exit", resolve));
       dev.kill("SIGTERM");
