@@ -22,7 +22,7 @@ import { handleDeadLetterApi } from "./dead-letter-api.ts";
 import { Deployer } from "./deployer.ts";
 import { handleFunctionsApi } from "./functions-api.ts";
 import { handleLogsApi } from "./logs-api.ts";
-import { type ModuleCheck, ModuleChecker } from "./module-check.ts";
+import type { ModuleCheck } from "./module-check.ts";
 import { handleNamespacesApi } from "./namespaces-api.ts";
 import { allows, type Principal } from "./permissions.ts";
 import { createSecretsApi } from "./secrets-api.ts";
@@ -50,8 +50,8 @@ export interface ControlApiDeps {
   readonly log: Logger;
   /** Seals and opens secrets (HEARTH_SECRETS_KEY); without it secrets can be listed and removed, not set. */
   readonly secretsKeyring?: SecretKeyring | null;
-  /** Evaluates each deploy's module first (a ModuleChecker, its V8 bootstrap loaded on the first deploy). */
-  readonly moduleCheck?: ModuleCheck;
+  /** Evaluates each deploy's module before it is stored (the gateway's ModuleCheckProcess). */
+  readonly moduleCheck: ModuleCheck;
 }
 
 /** Answers a control request, or null when no control route matches its path. */
@@ -73,8 +73,13 @@ export function createControlApi(deps: ControlApiDeps): ControlApi {
     onRemoved: (fn) => secrets.removeAll(fn),
     log: deps.log,
   });
-  const moduleCheck = deps.moduleCheck ?? new ModuleChecker({ log: deps.log });
-  const functions = { store: deps.store, versions: deps.versions, deployer, quotas: deps, moduleCheck };
+  const functions = {
+    store: deps.store,
+    versions: deps.versions,
+    deployer,
+    quotas: deps,
+    moduleCheck: deps.moduleCheck,
+  };
   const secrets = createSecretsApi({
     ...deps,
     applySecrets: (fn, revisions, message) => deployer.applySecrets(fn, revisions, message),

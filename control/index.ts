@@ -10,6 +10,7 @@ export {
   ModuleChecker,
   type ModuleCheckerOptions,
 } from "./module-check.ts";
+export { ModuleCheckProcess } from "./module-check-process.ts";
 export type { NamespaceView } from "./namespaces-api.ts";
 export {
   allows,

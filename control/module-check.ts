@@ -174,7 +174,8 @@ function thrownByModule(thrown: unknown, fn: string): boolean {
   return NO_HANDLER.test(thrown.message) || stack.includes(ownFrame) || stack.includes(` at ${ownFrame.slice(1)}`);
 }
 
-function refusal(fn: string, why: string, cause?: unknown): HearthError {
+/** ERR_MODULE_INIT: `fn` was not deployed, and why. */
+export function refusal(fn: string, why: string, cause?: unknown): HearthError {
   return new HearthError("ERR_MODULE_INIT", `${fn} was not deployed: ${why}`, cause === undefined ? {} : { cause });
 }
 

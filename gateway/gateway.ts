@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { createControlApi, type ModuleCheck } from "../control/index.ts";
+import { createControlApi, type ModuleCheck, ModuleCheckProcess } from "../control/index.ts";
 import {
   AsyncStore,
   DEFAULT_NAMESPACE,
@@ -51,7 +51,10 @@ export interface GatewayOptions {
   readonly functionsDomain?: string;
   /** Seals secrets (HEARTH_SECRETS_KEY, SecretKeyring.fromEnv); without it they cannot be set. */
   readonly secretsKeyring?: SecretKeyring | null;
-  /** Evaluates each deploy's module before it is stored (a ModuleChecker by default: control/module-check.ts). */
+  /**
+   * Evaluates each deploy's module before it is stored. Default: a ModuleCheckProcess, which does it in
+   * a child process that a module crashing V8 takes down instead of the gateway.
+   */
   readonly moduleCheck?: ModuleCheck;
   /** Request counts and durations, cold starts, served at GET /metrics; a fresh registry by default. */
   readonly metrics?: GatewayMetrics;
@@ -88,10 +91,20 @@ export class Gateway {
   #invoker: Invoker | null = null;
   #tokens: TokenResolver | null = null;
   #limits: AdmissionLimits | null = null;
+  readonly #moduleCheck: ModuleCheck;
+  /** The check process this gateway started (none when one was given): closed with it. */
+  readonly #ownModuleCheck: ModuleCheckProcess | null;
 
   constructor(options: GatewayOptions) {
     this.#options = options;
     this.#log = options.log ?? silentLogger();
+    if (options.moduleCheck) {
+      this.#moduleCheck = options.moduleCheck;
+      this.#ownModuleCheck = null;
+    } else {
+      this.#ownModuleCheck = new ModuleCheckProcess({ log: this.#log });
+      this.#moduleCheck = this.#ownModuleCheck;
+    }
     this.metrics = options.metrics ?? new GatewayMetrics();
     this.#maxBodyBytes = effectiveBodyLimit(options, this.#log);
     // Checked here, so a bad setting fails at construction with the field named, not at listen().
@@ -180,7 +193,7 @@ export class Gateway {
         onFunctionChange: (fn, record, revision) => this.#routes.set(fn, record, revision),
         log: this.#log,
         secretsKeyring: this.#options.secretsKeyring ?? null,
-        ...(this.#options.moduleCheck ? { moduleCheck: this.#options.moduleCheck } : {}),
+        moduleCheck: this.#moduleCheck,
       }),
       asyncStore,
       natsConnected,
@@ -256,6 +269,7 @@ export class Gateway {
       server.closeIdleConnections();
     });
     this.#invoker?.close();
+    await this.#ownModuleCheck?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

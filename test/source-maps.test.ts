@@ -73,6 +73,19 @@ describe("deploy evaluates the module's top level once, before storing anything"
     expect(err.message).toMatch(/has no `export default \{ fetch\(request, env, ctx\) \}` handler/);
   });
 
+  it("refuses a module whose top level brings V8 down for its whole process; the gateway goes on", async () => {
+    // A million keys in a 16 MB isolate: an out-of-memory isolated-vm cannot contain (test/containment.test.ts).
+    const code = `const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i;
+export default { fetch: () => new Response("never") };`;
+    const err = await refusal(hearth.deploy("process-killer", { code, memoryMb: 16 }));
+    expect([err.status, err.code]).toEqual([400, "ERR_MODULE_INIT"]);
+    expect(err.message).toContain("process-killer was not deployed: evaluating its top level brought V8 down");
+    expect((await refusal(hearth.get("process-killer"))).code).toBe("ERR_FUNCTION_NOT_FOUND");
+    // The same gateway deploys (in a fresh check process) and serves.
+    await hearth.deploy("after-killer", { code: `export default { fetch: () => new Response("still here") };` });
+    expect((await hearth.invoke("after-killer")).text()).toBe("still here");
+  });
+
   it("refuses a malformed source map with ERR_INVALID_SOURCE_MAP, storing nothing", async () => {
     const bundle = await buildBundle(join(project, "src", "fetch-throws.ts"), project);
     const err = await refusal(
