@@ -24,6 +24,17 @@ describe("prepareBundle (server-side deploy check)", () => {
     });
   });
 
+  it("code that crashes the bundler is refused, and the bundler is back for the next deploy", async () => {
+    // A million nested brackets: esbuild's parser overflows its 1 GB Go stack and its process dies.
+    const nested = `export const x = ${"[".repeat(1e6)}${"]".repeat(1e6)};\nexport default { fetch() { return new Response("x"); } };`;
+    await expect(prepareBundle(nested, "nested.js")).rejects.toMatchObject({
+      code: "ERR_INVALID_BUNDLE",
+      message: expect.stringContaining("nested.js: the bundler stopped while preparing this deploy"),
+    });
+    const script = await prepareBundle(`export default { fetch() { return new Response("after"); } };`, "after.js");
+    expect(script).toContain("after");
+  });
+
   it("rejects a module without a default export", async () => {
     await expect(prepareBundle(`export const fetch = () => new Response("x");`, "nodefault.js")).rejects.toMatchObject({
       code: "ERR_INVALID_BUNDLE",

@@ -1,5 +1,5 @@
 import type { TraceMap } from "@jridgewell/trace-mapping";
-import { type BuildFailure, build, transform } from "esbuild";
+import { type BuildFailure, build, stop, transform } from "esbuild";
 import { formatBuildErrors, HearthError } from "../protocol/index.ts";
 import { composeSourceMaps } from "./source-map.ts";
 
@@ -40,35 +40,37 @@ export async function prepareBundleWithMap(
   let esm: string;
   let esmMap: string | undefined;
   try {
-    const result = await build({
-      stdin: {
-        contents: mapped ? withoutMapComments(source) : source,
-        sourcefile: filename,
-        loader: /\.tsx?$/.test(filename) ? "ts" : "js",
-      },
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "neutral",
-      target: "es2024",
-      metafile: true,
-      logLevel: "silent",
-      ...(mapped ? { sourcemap: "external", sourcesContent: false, outfile: ESM_FILE } : {}),
-      plugins: [
-        {
-          name: "no-imports",
-          setup(b) {
-            b.onResolve({ filter: /.*/ }, (args) => ({
-              errors: [
-                {
-                  text: `Import of "${args.path}" is not allowed: deploy a single bundled file (hearth deploy bundles for you)`,
-                },
-              ],
-            }));
-          },
+    const result = await restartingBundler(filename, () =>
+      build({
+        stdin: {
+          contents: mapped ? withoutMapComments(source) : source,
+          sourcefile: filename,
+          loader: /\.tsx?$/.test(filename) ? "ts" : "js",
         },
-      ],
-    });
+        bundle: true,
+        write: false,
+        format: "esm",
+        platform: "neutral",
+        target: "es2024",
+        metafile: true,
+        logLevel: "silent",
+        ...(mapped ? { sourcemap: "external", sourcesContent: false, outfile: ESM_FILE } : {}),
+        plugins: [
+          {
+            name: "no-imports",
+            setup(b) {
+              b.onResolve({ filter: /.*/ }, (args) => ({
+                errors: [
+                  {
+                    text: `Import of "${args.path}" is not allowed: deploy a single bundled file (hearth deploy bundles for you)`,
+                  },
+                ],
+              }));
+            },
+          },
+        ],
+      }),
+    );
     const output = Object.entries(result.metafile.outputs).find(([path]) => !path.endsWith(".map"))?.[1];
     if (!output?.exports.includes("default")) {
       throw new HearthError(
@@ -82,12 +84,14 @@ export async function prepareBundleWithMap(
     if (err instanceof HearthError) throw err;
     throw new HearthError("ERR_INVALID_BUNDLE", formatBuildErrors(err as BuildFailure), { cause: err });
   }
-  const script = await transform(esm, {
-    format: "iife",
-    globalName: MODULE_GLOBAL,
-    target: "es2024",
-    ...(mapped ? { sourcemap: "external", sourcefile: ESM_FILE } : {}),
-  });
+  const script = await restartingBundler(filename, () =>
+    transform(esm, {
+      format: "iife",
+      globalName: MODULE_GLOBAL,
+      target: "es2024",
+      ...(mapped ? { sourcemap: "external", sourcefile: ESM_FILE } : {}),
+    }),
+  );
   if (!mapped || esmMap === undefined) return { script: script.code };
   try {
     return { script: script.code, sourceMap: composeSourceMaps([script.map, esmMap, sourceMap]) };
@@ -108,4 +112,28 @@ const MAP_COMMENT = /^\/\/[#@]\s*sourceMappingURL=.*$/gm;
  */
 function withoutMapComments(source: string): string {
   return source.replace(MAP_COMMENT, "//");
+}
+
+/** What esbuild's API says once its service process has died, for the call in flight and every later one. */
+const BUNDLER_GONE = /^The service (was stopped|is no longer running)/;
+
+/**
+ * Runs an esbuild call; when esbuild's service process died under it, stops the dead service so the
+ * next call starts a fresh one, and refuses this deploy. Measured: esbuild's parser recurses per
+ * nesting level, and a 2 MB upload of a million nested brackets overflowed its 1 GB Go stack in
+ * about a second; until this, every later deploy through that gateway failed with "The service is no
+ * longer running".
+ */
+async function restartingBundler<T>(filename: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!BUNDLER_GONE.test((err as Error)?.message ?? "")) throw err;
+    await stop();
+    throw new HearthError(
+      "ERR_INVALID_BUNDLE",
+      `${filename}: the bundler stopped while preparing this deploy (it does on code nested deeper than it can parse, such as a million nested brackets) and has been restarted; if deploying again fails the same way, the code is the cause`,
+      { cause: err },
+    );
+  }
 }
