@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import packageJson from "../package.json" with { type: "json" };
-import { CLI, runCli } from "./support/cli.ts";
+import { HearthClient } from "../sdk/index.ts";
+import { CLI, runCli, startDevCluster } from "./support/cli.ts";
 import { type InProcessCluster, startInProcessCluster, TEST_TOKEN } from "./support/in-process.ts";
 import { pollUntil } from "./support/poll.ts";
 
@@ -292,5 +293,25 @@ entry = "b.ts"
       await new Promise((resolve) => child.once("exit", resolve));
     }
     expect(child.exitCode).toBe(0);
+  });
+});
+
+describe("hearth dev --watch", () => {
+  it("deploys the project's functions once the cluster is up, and again on every save", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "hearth.toml"), '[[functions]]\nname = "dev-watched"\nentry = "w.ts"\n');
+    writeFileSync(join(dir, "w.ts"), `export default { fetch: () => new Response("one") };`);
+    const dev = await startDevCluster({}, { args: ["--watch"], cwd: dir });
+    try {
+      const hearth = new HearthClient({ url: dev.url, token: dev.token });
+      const served = async () => (await hearth.invoke("dev-watched")).text();
+      await pollUntil(served, (text) => text === "one", "the deploy at start");
+      const first = (await hearth.get("dev-watched")).versionId;
+      writeFileSync(join(dir, "w.ts"), `export default { fetch: () => new Response("two") };`);
+      await pollUntil(served, (text) => text === "two", "the redeploy after the save");
+      expect((await hearth.get("dev-watched")).versionId).toBeGreaterThan(first);
+    } finally {
+      await dev.stop();
+    }
   });
 });

@@ -63,14 +63,15 @@ type DevStarted = Pick<DevCluster, "url" | "natsUrl" | "appNatsUrl" | "pids">;
  */
 export async function startDevCluster(
   env: NodeJS.ProcessEnv = {},
-  options: { cpu?: number; processGroup?: boolean } = {},
+  options: { cpu?: number; processGroup?: boolean; args?: string[]; cwd?: string } = {},
 ): Promise<DevCluster> {
   const home = mkdtempSync(join(tmpdir(), "hearth-home-"));
   const token = `test-${Math.random().toString(36).slice(2)}`;
   const port = await freePort();
-  const command = [process.execPath, CLI, "dev", "--json"];
+  const command = [process.execPath, CLI, "dev", "--json", ...(options.args ?? [])];
   if (options.cpu !== undefined) command.unshift("taskset", "-c", String(options.cpu));
   const child = spawn(command[0] as string, command.slice(1), {
+    cwd: options.cwd,
     env: {
       ...process.env,
       HEARTH_HOME: home,
