@@ -14,8 +14,8 @@ const FILENAME = "hearth:bootstrap.js";
  * Parts of the web API most functions never use, kept out of the snapshot every isolate starts from
  * and compiled into an isolate the first time it uses one (bootstrap/lazy.ts): console's rendering of
  * objects, FormData's parser and serializer, crypto.subtle. Measured on this machine kind: 251 KiB
- * less heap in every fresh isolate (2,109 → 1,858 KiB), for 2–3 ms on a part's first use (numbers
- * and trade-offs: docs/architecture.md, "Lazy parts of the runtime").
+ * less heap in every fresh isolate (2,109 → 1,858 KiB), for 1.3–1.9 ms more on a part's first use
+ * (numbers and trade-offs: docs/architecture.md, "Lazy parts of the runtime").
  */
 const LAZY_PARTS: Readonly<Record<LazyPartName, string>> = {
   inspect: modulePath("./bootstrap/lazy/inspect.ts", import.meta.url),
