@@ -127,20 +127,20 @@ export class ModuleCheckProcess implements ModuleCheck {
       if (this.#child === child) this.#child = null;
       if (this.#closed) return;
       const queued = [...this.#pending.values()].filter((pending) => pending.child === child);
-      // Unless this side killed it, the oldest pending check is the one it was evaluating: its module
-      // brought the process down.
+      // Unless this side stopped it, the process ended while evaluating the oldest pending check.
       const crashed = this.#killed.has(child) ? undefined : queued.shift();
       for (const pending of queued) this.#send(pending);
       if (!crashed) return;
       this.#log.warn({ fn: crashed.request.module.name, code, signal }, "a deploy check ended its process");
-      this.#settle(
-        crashed,
-        refusal(
-          crashed.request.module.name,
-          `evaluating its top level brought V8 down (${signal ?? `exit code ${code}`}), ` +
-            "as an out-of-memory that no limit stops in time does",
-        ),
-      );
+      // A catastrophic V8 error ends the process by a signal (module-check-main.ts), as the kernel's
+      // OOM killer does; an exit code means the process itself failed (its stderr says why).
+      const err = signal
+        ? refusal(
+            crashed.request.module.name,
+            `evaluating its top level brought V8 down (${signal}), as an out-of-memory that no limit stops in time does`,
+          )
+        : new HearthError("ERR_INTERNAL", `The deploy check process exited with code ${code} before it answered`);
+      this.#settle(crashed, err);
     });
     return child;
   }
