@@ -4,12 +4,7 @@ export { RESTORE_PART_BYTES } from "./backup-api.ts";
 export { type ControlApi, type ControlApiDeps, createControlApi } from "./control-api.ts";
 export type { DeadLetterPage, DeadLetterView } from "./dead-letter-api.ts";
 export type { Change, Split } from "./deployer.ts";
-export {
-  DEFAULT_CHECK_MEMORY_MB,
-  type ModuleCheck,
-  ModuleChecker,
-  type ModuleCheckerOptions,
-} from "./module-check.ts";
+export type { ModuleCheck } from "./module-check.ts";
 export { ModuleCheckProcess } from "./module-check-process.ts";
 export type { NamespaceView } from "./namespaces-api.ts";
 export {
@@ -20,7 +15,7 @@ export {
   type Right,
   requireRight,
 } from "./permissions.ts";
-export { type PreparedBundle, prepareBundle, prepareBundleWithMap } from "./prepare-bundle.ts";
+export { prepareBundle, prepareBundleWithMap } from "./prepare-bundle.ts";
 export { checkDeployQuota, type DeployUse } from "./quotas.ts";
 export type { RestoreReport } from "./restore.ts";
 export { validateSourceMap } from "./source-map.ts";

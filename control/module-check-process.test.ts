@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { HearthError } from "../protocol/index.ts";
+import { isAlive } from "../test/support/cli.ts";
+import { PROCESS_KILLER } from "../test/support/hostile-cases.ts";
 import { pollUntil } from "../test/support/poll.ts";
 import { checkProcessEnv, ModuleCheckProcess } from "./module-check-process.ts";
 import { prepareBundle } from "./prepare-bundle.ts";
@@ -13,8 +15,7 @@ const checks = new ModuleCheckProcess();
 afterAll(() => checks.close());
 
 const HANDLER = `export default { fetch() { return new Response("ok"); } };`;
-/** In a 16 MB isolate V8 gives up on this for the whole process (as in test/containment.test.ts). */
-const PROCESS_KILLER = `const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i;\n${HANDLER}`;
+const KILLER_MODULE = `${PROCESS_KILLER}\n${HANDLER}`;
 
 async function module(name: string, source: string, memoryMb = 16) {
   return { name, memoryMb, script: await prepareBundle(source, `${name}.js`) };
@@ -25,15 +26,6 @@ const refusalOf = (check: Promise<void>) =>
     () => expect.fail("the module was accepted"),
     (err: HearthError) => err,
   );
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("the deploy check's own process", () => {
   it("passes a good module and refuses a throwing one with its message, as the in-process check does", async () => {
@@ -50,7 +42,7 @@ describe("the deploy check's own process", () => {
   it("a module that brings V8 down is refused; the process is replaced and the checks queued behind it still run", async () => {
     await checks.check(await module("warm", HANDLER));
     const before = checks.pid as number;
-    const killer = checks.check(await module("killer", PROCESS_KILLER));
+    const killer = checks.check(await module("killer", KILLER_MODULE));
     const queued = [checks.check(await module("after-1", HANDLER)), checks.check(await module("after-2", HANDLER))];
     const refused = await refusalOf(killer);
     expect(refused.code).toBe("ERR_MODULE_INIT");

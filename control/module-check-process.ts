@@ -96,8 +96,9 @@ export class ModuleCheckProcess implements ModuleCheck {
     clearTimeout(this.#idleTimer);
     const child = this.#child ?? this.#start();
     clearTimeout(pending.timer);
-    // Its own bound plus the queue ahead of it and a first start: only a process stuck for good trips it.
-    const bound = (this.#pending.size + 1) * this.#wallTimeoutMs + START_ALLOWANCE_MS;
+    // Its own bound and the queue ahead of it (both in #pending), and a first start: only a process
+    // stuck for good trips it.
+    const bound = this.#pending.size * this.#wallTimeoutMs + START_ALLOWANCE_MS;
     pending.timer = setTimeout(() => {
       this.#log.error({ fn: pending.request.module.name }, "the deploy check process stopped answering: restarting it");
       this.#settle(pending, refusal(pending.request.module.name, `its evaluation did not finish within ${bound} ms`));

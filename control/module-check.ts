@@ -58,7 +58,8 @@ const NO_EGRESS = { isAllowed: () => false };
  * Runs a module's top level once in a real, throwaway isolate, built by the runtime's own isolate
  * code exactly as a worker's cold start builds it (bootstrap, script, handler binding), so what
  * fails here would fail on every worker. Checks run one at a time: each holds an isolate of up to
- * DEFAULT_CHECK_MEMORY_MB in the gateway process for the few milliseconds it takes.
+ * DEFAULT_CHECK_MEMORY_MB, for the few milliseconds it takes, in the gateway's check process
+ * (module-check-process.ts), never in the gateway itself.
  */
 export class ModuleChecker implements ModuleCheck {
   readonly #maxMemoryMb: number;

@@ -1,5 +1,5 @@
 import remapping from "@jridgewell/remapping";
-import { decodedMappings, TraceMap } from "@jridgewell/trace-mapping";
+import { decodedMappings, type EncodedSourceMap, TraceMap } from "@jridgewell/trace-mapping";
 import { HearthError, LIMITS } from "../protocol/index.ts";
 
 function invalid(message: string, cause?: unknown): HearthError {
@@ -42,7 +42,7 @@ export function validateSourceMap(json: string, code: string): TraceMap {
   }
   let traced: TraceMap;
   try {
-    traced = new TraceMap(json);
+    traced = new TraceMap(map as unknown as EncodedSourceMap);
   } catch (err) {
     throw invalid(`cannot be read: ${(err as Error).message}`, err);
   }

@@ -174,7 +174,7 @@ export class Invoker {
           return {
             invocationId,
             reply,
-            stream: this.#streamedBody(record.name, endpoint, reply.streamToken, timeoutMs),
+            stream: this.#streamedBody(record.name, endpoint.executor, reply.streamToken, timeoutMs),
           };
         }
         if (!refused) return { invocationId, reply };
@@ -196,9 +196,8 @@ export class Invoker {
     }
   }
 
-  #streamedBody(fn: string, endpoint: { executor: string }, token: string, timeoutMs: number): StreamedBody {
-    const subject = SUBJECTS.bodyPull(endpoint.executor, fn);
-    const executor = endpoint.executor;
+  #streamedBody(fn: string, executor: string, token: string, timeoutMs: number): StreamedBody {
+    const subject = SUBJECTS.bodyPull(executor, fn);
     return new StreamedBody({
       mux: this.#mux,
       subject,

@@ -28,7 +28,6 @@ export interface StreamedBodyOptions {
   readonly timeoutMs: number;
   /** Tells the executor to stop the body (the client went away). */
   readonly cancel: () => void;
-  readonly window?: number;
 }
 
 /**
@@ -39,14 +38,12 @@ export interface StreamedBodyOptions {
  */
 export class StreamedBody implements AsyncIterableIterator<Uint8Array> {
   readonly #o: StreamedBodyOptions;
-  readonly #window: number;
   readonly #pulls: Promise<Msg>[] = [];
   #seq = 0;
   #done = false;
 
   constructor(options: StreamedBodyOptions) {
     this.#o = options;
-    this.#window = options.window ?? PULL_WINDOW;
   }
 
   [Symbol.asyncIterator](): this {
@@ -55,13 +52,13 @@ export class StreamedBody implements AsyncIterableIterator<Uint8Array> {
 
   async next(): Promise<IteratorResult<Uint8Array>> {
     if (this.#done) return { done: true, value: undefined };
-    while (this.#pulls.length < this.#window) {
+    while (this.#pulls.length < PULL_WINDOW) {
       const pull = this.#o.mux.request(this.#o.subject, new Uint8Array(0), {
         headers: encodePull(this.#o.token, this.#seq++),
         timeoutMs: this.#o.timeoutMs,
         group: this.#o.group,
       });
-      pull.catch(() => {}); // pulls past the end are answered with an error nobody reads
+      pull.catch(() => {}); // a pull past the end, or one left when the body is cut, is not read
       this.#pulls.push(pull);
     }
     let chunk: Uint8Array | null;

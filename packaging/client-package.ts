@@ -13,7 +13,7 @@ import {
 } from "./manifest.ts";
 
 /** Where the server lives once published: the CLI's loadServer() imports it by this name. */
-export const SERVER_PACKAGE = "hearth-server";
+const SERVER_PACKAGE = "hearth-server";
 
 /** sdk/server-loader.ts imports "./server.ts" from source; the package imports hearth-server instead. */
 const serverAsPackage: Plugin = {

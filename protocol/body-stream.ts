@@ -13,7 +13,7 @@ import { HEADERS } from "./subjects.ts";
 
 const CANCEL = "cancel";
 
-/** What a message to an invocation subject asks of a streaming body. */
+/** What a message to SUBJECTS.bodyPull asks of a streaming body. */
 export type BodyPull =
   | { readonly token: string; readonly seq: number; readonly cancel?: undefined }
   | { readonly token: string; readonly cancel: true };
@@ -32,7 +32,7 @@ export function encodeCancel(token: string): MsgHdrs {
   return h;
 }
 
-/** The pull a message carries, or null when it carries none (it is an invocation). */
+/** The pull a message carries, or null when it has no hearth-pull header (refused by its caller). */
 export function decodePull(msg: Msg): BodyPull | null {
   const value = msg.headers?.get(HEADERS.pull);
   if (!value) return null;

@@ -29,11 +29,6 @@ export interface InvocationMessage {
   readonly requestJson: string;
   /** "http" when the message names none (the gateway sends none: one header less on the hot path). */
   readonly trigger: InvocationTrigger;
-  /**
-   * The sender can pull a body that goes on after the reply: true for "http", which only the gateway
-   * sends (the worker names every trigger it sends), so the hot path carries no header for it.
-   */
-  readonly acceptsStream: boolean;
 }
 
 /** The outcome of an invocation as the gateway reads it from the reply. */
@@ -80,7 +75,7 @@ export function decodeInvocation(msg: Msg): InvocationMessage {
   // Only the worker sends one; anything else would be an unbounded metrics label.
   const sent = h?.get(HEADERS.trigger);
   const trigger = sent && TRIGGERS.has(sent) ? (sent as InvocationTrigger) : "http";
-  return { id, version, requestJson, trigger, acceptsStream: trigger === "http" };
+  return { id, version, requestJson, trigger };
 }
 
 /**

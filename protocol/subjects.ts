@@ -86,7 +86,7 @@ export const HEADERS = {
   error: "hearth-error",
   /** How the invocation came (async, queue, cron); absent for HTTP. Only a metrics label. */
   trigger: "hearth-trigger",
-  /** On a request to the invocation subject: `<token>.<seq>`, a pull of the next chunk; `<token>.cancel` stops the body. */
+  /** On a request to SUBJECTS.bodyPull: `<token>.<seq>`, a pull of the next chunk; `<token>.cancel` stops the body. */
   pull: "hearth-pull",
   /** On a pull's reply: the body has ended (empty payload). */
   end: "hearth-end",

@@ -22,7 +22,6 @@ export {
 } from "./isolate/events.ts";
 export type { FunctionCode, InvokeOutcome, IsolateDeps, IsolateEvents } from "./isolate/function-isolate.ts";
 export { FunctionIsolate, POST_RESPONSE_MS, STARTUP_TIMEOUT_MS, scriptNameOf } from "./isolate/function-isolate.ts";
-export type { ParsedSourceMap } from "./isolate/map-stack.ts";
 export { mapStack, parseSourceMap, withoutHostFrames } from "./isolate/map-stack.ts";
 export { StemCells } from "./isolate/stem-cells.ts";
 export { main } from "./main.ts";

@@ -1,7 +1,7 @@
 import type { HearthClient } from "./client.ts";
 
 /** How long `hearth invoke` waits for a failed call's error line (log lines are published after the reply). */
-export const LOGGED_ERROR_WAIT_MS = 3_000;
+const LOGGED_ERROR_WAIT_MS = 3_000;
 
 /**
  * The error a function logged for one failed invocation: for a throw, its stack mapped to the

@@ -17,7 +17,7 @@ export class ServerUnavailableError extends Error {
 }
 
 /** isolated-vm 7 and the type stripping the dev tooling relies on need Node.js 24. */
-export const SERVER_NODE_MAJOR = 24;
+const SERVER_NODE_MAJOR = 24;
 
 /**
  * Loads the server for `hearth <command>`.

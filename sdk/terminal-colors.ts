@@ -14,3 +14,15 @@ export function wantsColor(env: NodeJS.ProcessEnv, stream: { readonly isTTY?: bo
 export const stdoutColors = createColors(wantsColor(process.env, process.stdout));
 /** picocolors for what the CLI writes to stderr: no-ops unless stderr is a terminal (wantsColor). */
 export const stderrColors = createColors(wantsColor(process.env, process.stderr));
+
+/**
+ * C0 and C1 control characters but tab and newline: a function's console lines reach the terminal
+ * (`hearth logs`, `hearth dev`), and an escape sequence in one must not drive the developer's terminal.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const UNSAFE_CONTROL_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/** `text` without the control characters a terminal would act on (tab and newline stay). */
+export function withoutControlChars(text: string): string {
+  return text.replace(UNSAFE_CONTROL_CHARS, "");
+}

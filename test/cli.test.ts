@@ -289,8 +289,12 @@ entry = "b.ts"
       expect(stdout).toMatch(/↻ w\.ts changed/);
       expect((await cluster.hearth.get("bystander")).versionId).toBe(bystanderVersion);
     } finally {
-      child.kill("SIGINT");
-      await new Promise((resolve) => child.once("exit", resolve));
+      // Unless it already ended (a crash), whose exit event has come and gone.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGINT");
+        await exited;
+      }
     }
     expect(child.exitCode).toBe(0);
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Gateway } from "../gateway/index.ts";
 import type { Worker } from "../runtime/index.ts";
 import { executorCpuAfterOneCall, healthyLoad, runHostileCase } from "./support/containment.ts";
-import { HOSTILE_CASES, POST_RESPONSE_SPINNERS } from "./support/hostile-cases.ts";
+import { HOSTILE_CASES, POST_RESPONSE_SPINNERS, PROCESS_KILLER } from "./support/hostile-cases.ts";
 import { get, type InProcessCluster, outcomeOf, startInProcessCluster } from "./support/in-process.ts";
 
 /**
@@ -76,9 +76,6 @@ function clusterWithHealthyFunction(executors: number): () => InProcessCluster {
   return () => own;
 }
 
-/** In a 16 MB isolate V8 gives up on this with a catastrophic out-of-memory, not a clean termination. */
-const PROCESS_KILLER = `const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i;`;
-
 /** Deploys `body` as the function "process-killer", in a 16 MB isolate with time enough to get there. */
 async function deployKiller(own: InProcessCluster, body: string): Promise<void> {
   await own.hearth.deploy("process-killer", {
@@ -94,12 +91,12 @@ async function deployKiller(own: InProcessCluster, body: string): Promise<void> 
  * go (retired, then aborted: executor.ts). Each runs in a fresh cluster whose worker has two executors,
  * the healthy function placed first, so the killer is placed on the other executor.
  */
-describe.each([["a 1M-key object in a 16 MB isolate", PROCESS_KILLER]])("%s kills only its own executor", (_, body) => {
+describe("a 1M-key object in a 16 MB isolate kills only its own executor", () => {
   const cluster = clusterWithHealthyFunction(2);
 
   it("the neighbour on the other executor sees no failed request, and the supervisor replaces the dead one", async () => {
     const own = cluster();
-    await deployKiller(own, body);
+    await deployKiller(own, PROCESS_KILLER);
     const worker = own.worker as Worker;
     const pidsBefore = worker.executorPids;
     const killer = own.gateway.handle(get("/fn/process-killer")).then(outcomeOf);

@@ -19,7 +19,6 @@ import { buildBundle, HearthClient, type NatsServer, startNatsServer } from "../
 
 const TOKEN = "edge-token";
 const DOMAIN = "fn.test";
-/** The control API's limit: the bundle limit, twice over for JSON escaping (gateway.ts). */
 /** The gateway's control body limit: a bundle and its source map, as escaped JSON strings. */
 const CONTROL_LIMIT = (LIMITS.maxBundleBytes + LIMITS.maxSourceMapBytes) * 2;
 const SECRET = "postgres://admin:hunter2@db.internal";

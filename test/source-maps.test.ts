@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildBundle, HearthApiError, HearthClient } from "../sdk/index.ts";
 import { loggedError } from "../sdk/invocation-error.ts";
 import { type DevCluster, runCli, startDevCluster } from "./support/cli.ts";
+import { PROCESS_KILLER } from "./support/hostile-cases.ts";
 
 let cluster: DevCluster;
 let hearth: HearthClient;
@@ -74,9 +75,8 @@ describe("deploy evaluates the module's top level once, before storing anything"
   });
 
   it("refuses a module whose top level brings V8 down for its whole process; the gateway goes on", async () => {
-    // A million keys in a 16 MB isolate: an out-of-memory isolated-vm cannot contain (test/containment.test.ts).
-    const code = `const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i;
-export default { fetch: () => new Response("never") };`;
+    // In a 16 MB function: an out-of-memory isolated-vm cannot contain.
+    const code = `${PROCESS_KILLER}\nexport default { fetch: () => new Response("never") };`;
     const err = await refusal(hearth.deploy("process-killer", { code, memoryMb: 16 }));
     expect([err.status, err.code]).toEqual([400, "ERR_MODULE_INIT"]);
     expect(err.message).toContain("process-killer was not deployed: evaluating its top level brought V8 down");
@@ -148,6 +148,9 @@ describe("a function that throws: its stack names the .ts file and line", () => 
   });
 
   it("`hearth logs --status error` shows the mapped line", async () => {
+    // Its own failure, waited for in the logs, so the test does not lean on the ones above.
+    const { error } = JSON.parse((await hearth.invoke("orders", { body: "{}" })).text());
+    await loggedError(hearth, "orders", error.errorId, 10_000);
     const run = await cli(["logs", "orders", "--status", "error"]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("src/parse.ts:7:24");

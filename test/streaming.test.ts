@@ -243,7 +243,7 @@ describe("streamed response bodies through the gateway", () => {
   it("a pool unloaded mid-body still finishes the body (pulls have a subject of their own)", async () => {
     const received = get("/big?chunks=50", (res) => {
       res.pause();
-      void executor.unload("streamer", "test").then(() => undefined);
+      void executor.unload("streamer", "test");
       res.resume();
     });
     const whole = await received;

@@ -38,10 +38,6 @@ export class BodySender {
     this.#bytes = bytes;
   }
 
-  get closed(): Promise<void> {
-    return this.#body.closed;
-  }
-
   /** A pull of chunk `seq`: out of order means a pull was lost, and the body is cut. */
   pull(msg: Msg, seq: number): void {
     if (seq !== this.#expectedSeq++) {
@@ -53,8 +49,7 @@ export class BodySender {
 
   /** The gateway went away from this body: the function's stream is cancelled. */
   cancel(): void {
-    this.#body.cancel();
-    this.#fail("ERR_BAD_REQUEST", "The body was cancelled");
+    this.#fail("ERR_BAD_REQUEST", "The body was cancelled"); // which cancels the function's stream
   }
 
   #fail(code: ErrorCode, message: string): void {

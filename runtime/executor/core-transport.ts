@@ -101,7 +101,10 @@ export class CoreTransport {
       requestJson = inv.requestJson;
       metrics = this.#metrics?.of(fn, inv.version, inv.trigger);
       const body = msg.data.byteLength > 0 ? msg.data : null;
-      const outcome = await this.#host.invoke(fn, { ...inv, body, observer: metrics, stream: inv.acceptsStream });
+      // Only the gateway can pull a body that goes on after the reply, and only it sends "http" (the
+      // worker names every trigger it sends), so the hot path carries no header for it.
+      const stream = inv.trigger === "http";
+      const outcome = await this.#host.invoke(fn, { ...inv, body, observer: metrics, stream });
       // Refused before it ran (the pool went as it arrived): the gateway runs it elsewhere, and counts nothing.
       if (metrics && !(!outcome.ok && outcome.code === "ERR_NO_CAPACITY")) {
         metrics.record(outcome.ok ? "ok" : statusOfCode(outcome.code), (performance.now() - started) / 1000);

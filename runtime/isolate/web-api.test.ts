@@ -167,3 +167,24 @@ describe.each([
       "error",
     ]));
 });
+
+describe("header values are normalized in linear time", () => {
+  it("trims a client-sized value with 200,000 spaces inside within a 50 ms CPU budget", async () => {
+    // A regex trim (/^[\t\n\r ]+|[\t\n\r ]+$/g) retries at every char of an inner run: seconds here.
+    const { isolate } = await isolateFor(
+      `export default { fetch() {
+        const value = "a" + " ".repeat(200000) + "b";
+        const headers = new Headers([["x-long", "\\t " + value + " \\t"]]);
+        return new Response(String(headers.get("x-long").length));
+      } };`,
+      { cpuMs: 50 },
+    );
+    try {
+      const out = await isolate.invoke("ws", requestJson(), null);
+      expect(out.ok, JSON.stringify(out)).toBe(true);
+      if (out.ok) expect(text(out.body)).toBe("200002");
+    } finally {
+      isolate.dispose();
+    }
+  });
+});

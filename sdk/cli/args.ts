@@ -24,7 +24,7 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /** What an action gets: the command's options (with the global ones, e.g. --json) and the output. */
-export interface ActionContext<O> {
+interface ActionContext<O> {
   readonly opts: O & { readonly json?: boolean };
   readonly out: Output;
 }

@@ -121,7 +121,8 @@ function isEntryFile(target: string): boolean {
   return statSync(target, { throwIfNoEntry: false })?.isFile() === true && !target.endsWith(".toml");
 }
 
-function projectFileOf(opts: DeployFlags): string | null {
+/** The project file `--config` names (absolute), else the nearest hearth.toml. */
+export function projectFileOf(opts: { readonly config?: string }): string | null {
   return opts.config ? resolve(opts.config) : findProjectFile();
 }
 
@@ -198,7 +199,8 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 /**
  * Bundles, uploads and reports one function, then adds the triggers hearth.toml declares that it
  * does not have yet (the others are listed, not removed: they may have been added on purpose).
- * Given `lastCode` (watch mode), a bundle equal to the one last deployed is not uploaded again.
+ * Given `lastCode` (watch mode), a bundle equal to the one last deployed (code and source map: a
+ * save that only moves lines changes the map alone) is not uploaded again.
  */
 export async function deployFunction(
   hearth: HearthClient,
@@ -212,7 +214,8 @@ export async function deployFunction(
     const bundleStart = performance.now();
     const bundle = await buildBundle(fn.entry);
     const bundleMs = performance.now() - bundleStart;
-    if (lastCode?.get(fn.name) === bundle.code) return null;
+    const deployed = `${bundle.code}\0${bundle.sourceMap}`;
+    if (lastCode?.get(fn.name) === deployed) return null;
     const bytes = Buffer.byteLength(bundle.code);
     progress.update(`Uploading ${fn.name} (${formatBytes(bytes)})…`);
     const uploadStart = performance.now();
@@ -233,7 +236,7 @@ export async function deployFunction(
     out.info(
       `  bundled in ${Math.round(bundleMs)} ms, uploaded in ${Math.round(uploadMs)} ms · ${describeLimits(info)}`,
     );
-    lastCode?.set(fn.name, bundle.code);
+    lastCode?.set(fn.name, deployed);
     await addDeclaredTriggers(hearth, fn, out);
     return info;
   } finally {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { findProjectFile } from "../project.ts";
 import { loadServer } from "../server-loader.ts";
 import { action, client, KEEP_RUNNING } from "./args.ts";
-import { deployFunction, selectFunctions } from "./deploy-command.ts";
+import { deployFunction, projectFileOf, selectFunctions } from "./deploy-command.ts";
 import type { Output } from "./output.ts";
 import { watchProject } from "./watch.ts";
 
@@ -47,7 +47,7 @@ export function registerDevCommands(program: Command): void {
           for (const fn of functions) await deploy(fn).catch((err: unknown) => out.error(err));
           void watchProject({
             functions,
-            projectFile: opts.config ?? findProjectFile(),
+            projectFile: projectFileOf(opts),
             reload: () => selectFunctions(undefined, { config: opts.config }),
             deploy,
             lastCode,

@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { LogEntry } from "../../protocol/index.ts";
 import type { LogsOptions } from "../log-stream.ts";
+import { withoutControlChars } from "../terminal-colors.ts";
 import { action, client } from "./args.ts";
 import { EXIT, type Output } from "./output.ts";
 
@@ -18,7 +19,8 @@ export function formatLogEntry(entry: LogEntry): string {
   const invocation = entry.invocationId ? entry.invocationId.slice(-8) : "--------";
   const mark = entry.kind === "error" ? "✘ " : entry.kind === "dropped" ? "⚠ " : "";
   const head = `${entry.time} [${version}] ${entry.level.toUpperCase().padEnd(LEVEL_WIDTH)} ${invocation} ${mark}`;
-  return head + entry.message.replaceAll("\n", `\n${" ".repeat(head.length)}`);
+  // The message is the function's own text: nothing in it may drive the terminal.
+  return head + withoutControlChars(entry.message).replaceAll("\n", `\n${" ".repeat(head.length)}`);
 }
 
 interface LogsFlags {

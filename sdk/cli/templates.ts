@@ -9,7 +9,7 @@ export interface Template {
 const toml = (
   name: string,
   extra = "",
-) => `# Hearth project file: \`hearth deploy\` deploys every [[functions]] table; docs: README "The project file".
+) => `# Hearth project file: \`hearth deploy\` deploys every [[functions]] table; docs: docs/project.md in Hearth's repository.
 [[functions]]
 name = "${name}"
 entry = "src/index.ts"

@@ -4,7 +4,7 @@ import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { prettyFactory } from "pino-pretty";
 import { HearthError } from "../../protocol/index.ts";
-import { wantsColor } from "../terminal-colors.ts";
+import { wantsColor, withoutControlChars } from "../terminal-colors.ts";
 
 /** How `hearth dev` shows its components' logs: one readable line per record, or their JSON as is. */
 export type LogFormat = "pretty" | "json";
@@ -13,13 +13,6 @@ const LOG_FORMATS: readonly LogFormat[] = ["pretty", "json"];
 
 /** Shown before the message, so left out of the fields printed after it. */
 const SHOWN_IN_PREFIX = ["component", "pid", "hostname", "fn", "version", "versionId", "invocationId"];
-
-/**
- * C0 and C1 control characters but tab and newline: a function's console lines reach these records
- * (`source: "console"`), and an escape sequence in one must not drive the developer's terminal.
- */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const UNSAFE_CONTROL_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /**
  * Checks a log format named by an option or HEARTH_LOG_FORMAT.
@@ -107,7 +100,8 @@ function versionLabel(record: Record<string, unknown>): string {
 }
 
 function stripControlChars<T>(value: T): T {
-  if (typeof value === "string") return value.replace(UNSAFE_CONTROL_CHARS, "") as T;
+  // A function's console lines reach these records (`source: "console"`).
+  if (typeof value === "string") return withoutControlChars(value) as T;
   if (Array.isArray(value)) return value.map(stripControlChars) as T;
   if (typeof value !== "object" || value === null) return value;
   return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, stripControlChars(inner)])) as T;

@@ -1,6 +1,12 @@
 import type { HostileCase } from "./containment.ts";
 
 /**
+ * Statements that, in a 16 MB isolate, make V8 give up for the whole process (a catastrophic
+ * out-of-memory, isolated-vm README `onCatastrophicError`) instead of terminating the isolate.
+ */
+export const PROCESS_KILLER = `const o = {}; for (let i = 0; i < 1e6; i++) o["k" + i] = i;`;
+
+/**
  * The hostile functions of the containment suite (issue 7), one per way to hurt a neighbour. Used by
  * test/containment.test.ts and `npm run containment`.
  */

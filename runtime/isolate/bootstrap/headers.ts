@@ -6,12 +6,12 @@
  * back wrong. Those are storage decisions, which a subclass cannot undo.
  */
 
+import { trimHttpWhitespace } from "./http-whitespace.ts";
+
 /** RFC 9110 token characters (https://httpwg.org/specs/rfc9110.html#tokens). */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A value may not contain NUL, CR or LF (https://fetch.spec.whatwg.org/#header-value). */
 const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
-/** HTTP whitespace at either end is stripped (https://fetch.spec.whatwg.org/#concept-header-value-normalize). */
-const SURROUNDING_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 const BYTE_STRING = /^[\0-\u00ff]*$/;
 
 export type HeadersInit = Headers | Iterable<Iterable<unknown>> | Record<string, unknown>;
@@ -30,7 +30,8 @@ function headerName(name: unknown): string {
 }
 
 function headerValue(value: unknown): string {
-  const text = toByteString(value, "Header value").replace(SURROUNDING_WHITESPACE, "");
+  // Normalized: HTTP whitespace at either end is stripped (https://fetch.spec.whatwg.org/#concept-header-value-normalize).
+  const text = trimHttpWhitespace(toByteString(value, "Header value"));
   if (FORBIDDEN_IN_VALUE.test(text)) throw new TypeError(`Invalid header value ${JSON.stringify(text)}`);
   return text;
 }
